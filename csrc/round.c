@@ -1,0 +1,14 @@
+/* round.c -- public entry points of the rounding core (round.h). */
+#include "round.h"
+
+uint64_t lp_random(uint64_t seed, int64_t index)
+{
+    return lp_random_keyed(lp_mix64(seed), index);
+}
+
+int64_t lp_round(const lp_format *f, const lp_opts *o, int sign, int32_t exp,
+                 uint64_t sig, int64_t index, int *err)
+{
+    uint64_t rnd = o->rounding == LP_SR ? lp_random(o->seed, index) : 0;
+    return lp_round_any(f, o, 0, sign != 0, exp, sig, rnd, err);
+}

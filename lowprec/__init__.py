@@ -1,0 +1,33 @@
+"""lowprec: bit-exact emulation of low-precision number formats.
+
+FP16, BF16, TF32, the FP8 family, FP6, FP4, E8M0 and INT8/INT4, with every
+IEEE rounding mode, round-to-odd and stochastic rounding, saturation,
+subnormals, NaN and infinity as each format's specification says.  The
+kernels are C (csrc/, built with cffi) and Numba (lowprec.jit).
+"""
+import os as _os
+
+from .formats import Format, FloatFormat, IntFormat, formats, get_format
+from .convert import encode, decode, quantize, pack, unpack
+
+__version__ = "0.1.0"
+
+_HERE = _os.path.dirname(_os.path.abspath(__file__))
+
+
+def get_include() -> str:
+    """Directory holding the public C header lowprec.h."""
+    installed = _os.path.join(_HERE, "include")
+    if _os.path.exists(_os.path.join(installed, "lowprec.h")):
+        return installed
+    return _os.path.join(_os.path.dirname(_HERE), "csrc")
+
+
+def get_library() -> str:
+    """Path of liblowprec.so, the shared library of the C kernels."""
+    return _os.path.join(_HERE, "liblowprec.so")
+
+
+__all__ = ["Format", "FloatFormat", "IntFormat", "formats", "get_format",
+           "encode", "decode", "quantize", "pack", "unpack", "get_include",
+           "get_library"]

@@ -1,0 +1,394 @@
+"""Formats are data: frozen value objects mirrored by the C struct lp_format.
+
+Only the primary fields are stored; every derived property (largest finite
+code, NaN and infinity codes, exponent range) is computed once, by the C
+function ``lp_format_init``, and read from the struct.  Adding a built-in
+format is one line in ``_REGISTRY``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from decimal import Decimal
+from typing import Optional
+
+import numpy as np
+
+from ._clib import ffi, lib
+
+_NANS = {"ieee": lib.LP_NANS_IEEE, "top": lib.LP_NANS_TOP,
+         "negzero": lib.LP_NANS_NEGZERO, "none": lib.LP_NANS_NONE}
+
+_INIT_ERRORS = {
+    -1: "unknown kind", -2: "ebits must be in 1..8",
+    -3: "mbits must be in 0..23", -4: "bias must be in -126..254",
+    -5: "this combination of nans/infs/negzero/signed has no valid layout "
+        "(nans='ieee' needs mbits >= 1; nans='negzero' needs negzero=False "
+        "and a sign bit; at least one finite non-zero code)",
+    -6: "integer width must be in 2..16 (narrow only for signed formats)",
+    -7: "total width must be 2..32 bits",
+}
+
+
+class Format:
+    """Common interface of FloatFormat and IntFormat."""
+
+    kind: str
+
+    def _init_struct(self, **fields):
+        st = ffi.new("lp_format *")
+        for key, value in fields.items():
+            setattr(st, key, int(value))
+        rc = lib.lp_format_init(st)
+        if rc != 0:
+            raise ValueError(f"invalid format {self!r}: {_INIT_ERRORS[rc]}")
+        object.__setattr__(self, "_st", st)
+
+    @property
+    def struct(self):
+        """The C ``lp_format *`` (cffi pointer) describing this format."""
+        return self._st
+
+    @property
+    def nbits(self) -> int:
+        return self._st.nbits
+
+    @property
+    def code_dtype(self) -> np.dtype:
+        raise NotImplementedError
+
+    def __reduce__(self):
+        fields = {f.name: getattr(self, f.name)
+                  for f in dataclasses.fields(self)}
+        return (_rebuild, (type(self), fields))
+
+
+def _rebuild(cls, fields):
+    return cls(**fields)
+
+
+def _exact_str(v: float) -> str:
+    """Exact decimal text of a binary64 value (every dyadic rational has
+    a finite expansion)."""
+    if math.isnan(v):
+        return "nan"
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    if v == 0:
+        return "-0" if math.copysign(1.0, v) < 0 else "0"
+    text = format(Decimal(v), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    m, e = math.frexp(abs(v))
+    if m == 0.5:
+        text += f" (2^{e - 1})"
+    return text
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class FloatFormat(Format):
+    """A binary floating-point format: sign, exponent and mantissa fields.
+
+    ``nans``: ``"ieee"`` (top exponent with non-zero mantissa), ``"top"``
+    (only the all-ones magnitude code), ``"negzero"`` (the code 100...0;
+    requires ``negzero=False``) or ``"none"``.  ``infs=True`` puts infinity
+    at the top exponent with zero mantissa (``"ieee"``) or at the largest
+    non-NaN magnitude code (other ``nans``).  ``subnormals=False`` makes
+    exponent field 0 hold normal numbers, so the format has no zero (as
+    OCP MX E8M0).
+    """
+
+    ebits: int
+    mbits: int
+    bias: Optional[int] = None
+    infs: bool = True
+    nans: str = "ieee"
+    negzero: bool = True
+    subnormals: bool = True
+    signed: bool = True
+    name: Optional[str] = dataclasses.field(default=None, compare=False)
+
+    kind = "float"
+
+    def __post_init__(self):
+        for field in ("ebits", "mbits"):
+            if not isinstance(getattr(self, field), (int, np.integer)):
+                raise TypeError(f"FloatFormat {field} must be an int, got "
+                                f"{getattr(self, field)!r}")
+        if self.bias is None:
+            object.__setattr__(self, "bias", (1 << (self.ebits - 1)) - 1)
+        if self.nans not in _NANS:
+            raise ValueError(f"FloatFormat nans must be one of "
+                             f"{sorted(_NANS)}, got {self.nans!r}")
+        if not self.signed:
+            object.__setattr__(self, "negzero", False)
+        for field in ("infs", "negzero", "subnormals", "signed"):
+            object.__setattr__(self, field, bool(getattr(self, field)))
+        self._init_struct(kind=lib.LP_FLOAT, ebits=self.ebits,
+                          mbits=self.mbits, bias=self.bias, infs=self.infs,
+                          nans=_NANS[self.nans], negzero=self.negzero,
+                          subnormals=self.subnormals, is_signed=self.signed)
+
+    # -- derived properties (from the C struct) ---------------------------
+    @property
+    def code_dtype(self) -> np.dtype:
+        n = self.nbits
+        return np.dtype(np.uint8 if n <= 8 else np.uint16 if n <= 16
+                        else np.uint32)
+
+    @property
+    def emin(self) -> int:
+        """Unbiased exponent of the lowest normal binade."""
+        return self._st.emin
+
+    @property
+    def emax(self) -> int:
+        """Unbiased exponent of the largest finite value."""
+        return self._st.emax
+
+    @property
+    def max_code(self) -> int:
+        """Code of the largest finite value (+max)."""
+        return self._st.max_code
+
+    @property
+    def nan_code(self) -> Optional[int]:
+        """Canonical NaN code, or None."""
+        c = self._st.nan_code
+        return None if c == lib.LP_NO_CODE else c
+
+    @property
+    def inf_code(self) -> Optional[int]:
+        """Code of +inf, or None."""
+        c = self._st.inf_code
+        return None if c == lib.LP_NO_CODE else c
+
+    @property
+    def sign_bit(self) -> int:
+        return self._st.sign_bit
+
+    @property
+    def has_zero(self) -> bool:
+        return bool(self._st.has_zero)
+
+    @property
+    def max(self) -> float:
+        return lib.lp_decode_one(self._st, self.max_code)
+
+    @property
+    def min_normal(self) -> float:
+        return math.ldexp(1.0, self.emin)
+
+    @property
+    def min_subnormal(self) -> float:
+        if not self.subnormals:
+            return self.min_normal
+        return math.ldexp(1.0, self.emin - self.mbits)
+
+    @property
+    def eps(self) -> float:
+        """Gap between 1.0 and the next larger value."""
+        return math.ldexp(1.0, -self.mbits)
+
+    def value(self, code: int) -> float:
+        """Exact value of one code (float; NaN and +-inf for specials)."""
+        return lib.lp_decode_one(self._st, int(code))
+
+    def values(self) -> np.ndarray:
+        """All distinct finite values, float64, sorted."""
+        if self.nbits > 24:
+            raise ValueError(f"{self.name or self!r} has 2^{self.nbits} codes;"
+                             " values() is limited to formats of <= 24 bits")
+        from .convert import decode
+        v = decode(np.arange(1 << self.nbits, dtype=self.code_dtype), self,
+                   dtype=np.float64)
+        return np.unique(v[np.isfinite(v)])
+
+    def describe(self, code: int) -> str:
+        """Readable decomposition of one code."""
+        code = int(code)
+        if not 0 <= code < (1 << self.nbits):
+            raise ValueError(f"{code:#x} is not a code of {self._label()} "
+                             f"({self.nbits} bits)")
+        v = self.value(code)
+        s = code >> (self.ebits + self.mbits) if self.signed else 0
+        field = (code >> self.mbits) & ((1 << self.ebits) - 1)
+        mant = code & ((1 << self.mbits) - 1)
+        bits = format(code, f"0{self.nbits}b")
+        parts = ([bits[0]] if self.signed else []) + [
+            bits[int(self.signed):int(self.signed) + self.ebits]]
+        if self.mbits:
+            parts.append(bits[int(self.signed) + self.ebits:])
+        if math.isnan(v):
+            cls = "nan"
+        elif math.isinf(v):
+            cls = "inf"
+        elif v == 0:
+            cls = "zero"
+        elif field == 0 and self.subnormals:
+            cls = "subnormal"
+        else:
+            cls = "normal"
+        if cls in ("normal", "subnormal"):
+            e = (self.emin if cls == "subnormal" else field - self.bias)
+            lead = "0" if cls == "subnormal" else "1"
+            frac = format(mant, f"0{self.mbits}b") if self.mbits else ""
+            sig = f"{lead}.{frac}" if frac else lead
+            form = f" = {'-' if s else '+'}{sig}b x 2^{e}"
+        else:
+            form = ""
+        width = (self.nbits + 3) // 4
+        return (f"{self._label()} 0x{code:0{width}x} = 0b{'_'.join(parts)}: "
+                f"sign {'-' if s else '+'}, exponent field {field}, "
+                f"mantissa field {mant}, {cls}{form}, value {_exact_str(v)}")
+
+    def _label(self) -> str:
+        return self.name or repr(self)
+
+    def __repr__(self):
+        if self.name:
+            return f"FloatFormat({self.name!r})"
+        args = [str(self.ebits), str(self.mbits), f"bias={self.bias}"]
+        for field, default in (("infs", True), ("nans", "ieee"),
+                               ("negzero", True), ("subnormals", True),
+                               ("signed", True)):
+            if getattr(self, field) != default:
+                args.append(f"{field}={getattr(self, field)!r}")
+        return f"FloatFormat({', '.join(args)})"
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class IntFormat(Format):
+    """A two's complement (or unsigned) integer format of 2..16 bits.
+
+    Codes are the integers themselves, held in int8/uint8 (int16/uint16
+    above 8 bits); sub-byte codes sit in the low bits of a byte,
+    sign-extended for signed formats.  ``narrow=True`` drops the most
+    negative value (int8: [-127, 127])."""
+
+    bits: int
+    signed: bool = True
+    narrow: bool = False
+    name: Optional[str] = dataclasses.field(default=None, compare=False)
+
+    kind = "int"
+
+    def __post_init__(self):
+        if not isinstance(self.bits, (int, np.integer)):
+            raise TypeError(f"IntFormat bits must be an int, got "
+                            f"{self.bits!r}")
+        object.__setattr__(self, "signed", bool(self.signed))
+        object.__setattr__(self, "narrow", bool(self.narrow))
+        self._init_struct(kind=lib.LP_INT, bits=self.bits,
+                          is_signed=self.signed, narrow=self.narrow)
+
+    @property
+    def code_dtype(self) -> np.dtype:
+        if self.bits <= 8:
+            return np.dtype(np.int8 if self.signed else np.uint8)
+        return np.dtype(np.int16 if self.signed else np.uint16)
+
+    @property
+    def min(self) -> int:
+        return self._st.int_min
+
+    @property
+    def max(self) -> int:
+        return self._st.int_max
+
+    min_normal = min_subnormal = eps = property(lambda self: 1)
+
+    def value(self, code: int) -> float:
+        return float(code)
+
+    def values(self) -> np.ndarray:
+        return np.arange(self.min, self.max + 1, dtype=np.float64)
+
+    def describe(self, code: int) -> str:
+        code = int(code)
+        if not self.min <= code <= self.max:
+            raise ValueError(f"{code} is not a code of {self._label()} "
+                             f"(range [{self.min}, {self.max}])")
+        bits = format(code & ((1 << self.bits) - 1), f"0{self.bits}b")
+        return f"{self._label()} {code} = 0b{bits}: integer, value {code}"
+
+    def _label(self) -> str:
+        return self.name or repr(self)
+
+    def __repr__(self):
+        if self.name:
+            return f"IntFormat({self.name!r})"
+        args = [str(self.bits)]
+        if not self.signed:
+            args.append("signed=False")
+        if self.narrow:
+            args.append("narrow=True")
+        return f"IntFormat({', '.join(args)})"
+
+
+# -- the registry: one line per built-in -----------------------------------
+# name, aliases, format (value semantics as ml_dtypes for the types it has).
+_F = FloatFormat
+_REGISTRY = [
+    ("float32", ("fp32",), _F(8, 23)),
+    ("tfloat32", ("tf32",), _F(8, 10)),
+    ("bfloat16", ("bf16",), _F(8, 7)),
+    ("float16", ("fp16", "half"), _F(5, 10)),
+    ("float8_e5m2", ("e5m2",), _F(5, 2)),
+    ("float8_e4m3fn", ("e4m3",), _F(4, 3, infs=False, nans="top")),
+    ("float8_e4m3", (), _F(4, 3)),
+    ("float8_e3m4", ("e3m4",), _F(3, 4)),
+    ("float8_e3m4fn", (), _F(3, 4, infs=False, nans="top")),
+    ("float8_e4m3fnuz", (), _F(4, 3, bias=8, infs=False, nans="negzero",
+                               negzero=False)),
+    ("float8_e5m2fnuz", (), _F(5, 2, bias=16, infs=False, nans="negzero",
+                               negzero=False)),
+    ("float8_e4m3b11fnuz", (), _F(4, 3, bias=11, infs=False,
+                                  nans="negzero", negzero=False)),
+    ("float6_e3m2fn", ("fp6_e3m2",), _F(3, 2, infs=False, nans="none")),
+    ("float6_e2m3fn", ("fp6_e2m3",), _F(2, 3, infs=False, nans="none")),
+    ("float4_e2m1fn", ("fp4", "e2m1"), _F(2, 1, infs=False, nans="none")),
+    ("float8_e8m0fnu", ("e8m0",), _F(8, 0, bias=127, infs=False, nans="top",
+                                      subnormals=False, signed=False)),
+    ("int8", (), IntFormat(8)),
+    ("int8_narrow", (), IntFormat(8, narrow=True)),
+    ("uint8", (), IntFormat(8, signed=False)),
+    ("int4", (), IntFormat(4)),
+    ("uint4", (), IntFormat(4, signed=False)),
+    ("int2", (), IntFormat(2)),
+    ("uint2", (), IntFormat(2, signed=False)),
+]
+
+_FORMATS = {}
+_ALIASES = {}
+for _name, _aliases, _fmt in _REGISTRY:
+    _FORMATS[_name] = dataclasses.replace(_fmt, name=_name)
+    for _alias in (_name,) + _aliases:
+        _ALIASES[_alias] = _name
+
+
+def formats() -> dict:
+    """Every built-in format by name."""
+    return dict(_FORMATS)
+
+
+def get_format(spec) -> Format:
+    """A Format from a Format, a name or alias, or a NumPy / ml_dtypes
+    dtype (``np.float16``, ``ml_dtypes.float8_e4m3fn``, ...)."""
+    if isinstance(spec, Format):
+        return spec
+    if isinstance(spec, str):
+        key = _ALIASES.get(spec, _ALIASES.get(spec.lower()))
+        if key is None:
+            raise ValueError(f"unknown format {spec!r}; known: "
+                             f"{', '.join(sorted(_ALIASES))}")
+        return _FORMATS[key]
+    try:
+        dt = np.dtype(spec)
+    except TypeError:
+        raise TypeError(f"cannot make a format from {spec!r} "
+                        f"({type(spec).__name__}); pass a Format, a name "
+                        "or a dtype") from None
+    if dt.name in _FORMATS:
+        return _FORMATS[dt.name]
+    raise ValueError(f"dtype {dt.name} has no lowprec format")
