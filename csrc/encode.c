@@ -72,8 +72,11 @@ LP_INLINE void store_code(void *out, int64_t i, int size, int64_t code)
     }
 }
 
+/* Bytes per output code: integer formats int8/int16, floats by nbits. */
 static int code_size(const lp_format *f)
 {
+    if (f->kind == LP_INT)
+        return f->bits <= 8 ? 1 : 2;
     return f->nbits <= 8 ? 1 : f->nbits <= 16 ? 2 : 4;
 }
 
@@ -447,7 +450,7 @@ static void encoder_init(lp_encoder *e, const lp_format *f, const lp_opts *o,
                          int in_type, int64_t n)
 {
     int ib = in_type == LP_F64 ? 11 : 8;
-    e->size = f->kind == LP_INT ? (f->bits <= 8 ? 1 : 2) : code_size(f);
+    e->size = code_size(f);
     e->path = PATH_GENERAL;
     e->table.entry = NULL;
     if (in_type <= LP_BF16 && table_fits(f, o, ib)
@@ -495,6 +498,16 @@ int lp_encode(const lp_format *f, const lp_opts *o, int in_type,
     int err = encoder_run(&e, f, o, in_type, in, n, scale, index0, out);
     free(e.table.entry);
     return err;
+}
+
+int lp_encode_core(const lp_format *f, const lp_opts *o, int in_type,
+                   const void *in, int64_t n, const double *scale,
+                   int64_t index0, void *out)
+{
+    int size = code_size(f);
+    return n > 0 ? encode_general(f, o, in_type, in, n, scale, index0, out,
+                                  size)
+                 : 0;
 }
 
 /* ---- fake quantization ---------------------------------------------- */

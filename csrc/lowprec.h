@@ -139,6 +139,13 @@ int lp_encode(const lp_format *f, const lp_opts *o, int in_type,
               const void *in, int64_t n, const double *scale, int64_t index0,
               void *out);
 
+/* As lp_encode, but element by element through the rounding core only,
+ * without the table / shift / F16C fast paths: the path the fast ones are
+ * tested against. */
+int lp_encode_core(const lp_format *f, const lp_opts *o, int in_type,
+                   const void *in, int64_t n, const double *scale,
+                   int64_t index0, void *out);
+
 /* Fake quantization of float32 / float64 arrays in one pass: each element
  * becomes decode(encode(x / scale)) * scale, the product rounded once to
  * the element type.  Same arguments and errors as lp_encode; in_type is

@@ -112,12 +112,12 @@ LP_INLINE int64_t lp_round_nan(const lp_format *f, int *err)
 LP_INLINE int64_t lp_round_inf(const lp_format *f, const lp_opts *o,
                                int sign, int *err)
 {
+    if (f->kind == LP_INT)
+        return sign ? f->int_min : f->int_max;
     if (sign && !f->is_signed) {
         *err |= LP_ERR_NEGATIVE;
         return 0;
     }
-    if (f->kind == LP_INT)
-        return sign ? f->int_min : f->int_max;
     if (o->saturate || (f->inf_code == LP_NO_CODE
                         && f->nan_code == LP_NO_CODE))
         return f->max_code | (sign ? f->sign_bit : 0);

@@ -115,8 +115,10 @@ class FloatFormat(Format):
             if not isinstance(getattr(self, field), (int, np.integer)):
                 raise TypeError(f"FloatFormat {field} must be an int, got "
                                 f"{getattr(self, field)!r}")
-        if self.bias is None:
+        if self.bias is None and 1 <= self.ebits <= 8:
             object.__setattr__(self, "bias", (1 << (self.ebits - 1)) - 1)
+        elif self.bias is None:
+            object.__setattr__(self, "bias", 0)   # rejected below
         if self.nans not in _NANS:
             raise ValueError(f"FloatFormat nans must be one of "
                              f"{sorted(_NANS)}, got {self.nans!r}")

@@ -1,0 +1,152 @@
+"""Hypothesis strategies and assertions for testing quantizers.
+
+``codes(fmt)``, ``values(fmt)`` and ``boundary_floats(fmt)`` draw where
+rounding breaks (midpoints, overflow thresholds, subnormal edges, each with
+an offset of a few input ulps) rather than uniform floats;
+``assert_codes_equal`` compares code arrays treating every NaN code of a
+format as equal and prints mismatches with ``describe``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .formats import FloatFormat, IntFormat, get_format
+
+__all__ = ["codes", "values", "boundary_floats", "assert_codes_equal",
+           "is_nan_code"]
+
+
+def _st():
+    try:
+        from hypothesis import strategies
+    except ImportError as exc:  # pragma: no cover
+        raise ImportError("lowprec.testing strategies need hypothesis "
+                          "(pip install hypothesis)") from exc
+    return strategies
+
+
+def codes(fmt, *, finite=False):
+    """Codes of fmt as Python ints (every code, or only finite ones)."""
+    st = _st()
+    fmt = get_format(fmt)
+    if isinstance(fmt, IntFormat):
+        return st.integers(fmt.min, fmt.max)
+    s = st.integers(0, (1 << fmt.nbits) - 1)
+    if finite:
+        s = s.filter(lambda c: math.isfinite(fmt.value(c)))
+    return s
+
+
+def values(fmt):
+    """Finite values of fmt as Python floats (exact)."""
+    fmt = get_format(fmt)
+    return codes(fmt, finite=True).map(fmt.value)
+
+
+def _next_up(fmt, v):
+    """The grid point above |v| >= 0 with the exponent unbounded above."""
+    if isinstance(fmt, IntFormat):
+        return v + 1.0
+    if v < fmt.min_normal:
+        return v + fmt.min_subnormal if fmt.subnormals else fmt.min_normal
+    e = math.frexp(v)[1] - 1
+    return v + math.ldexp(1.0, e - fmt.mbits)
+
+
+def boundary_floats(fmt, dtype=np.float64, *, allow_nan=False,
+                    allow_infinity=True, signed=True):
+    """Inputs in dtype at and around the rounding boundaries of fmt.
+
+    Draws a finite value v of fmt (including max, so the overflow threshold
+    is covered, and the smallest values, for the subnormal edges) and the
+    grid point above it, a position between them (v itself, the midpoint,
+    a quarter / three quarters, or a random fraction), rounds it to dtype
+    and moves it by -3..3 ulps of dtype.  A sign is drawn too."""
+    st = _st()
+    fmt = get_format(fmt)
+    dtype = np.dtype(dtype)
+
+    def build(args):
+        v, where, offset, neg = args
+        v = abs(v)
+        up = _next_up(fmt, v)
+        x = v + (up - v) * where
+        with np.errstate(over="ignore"):
+            y = np.asarray(x, np.float64).astype(dtype)
+        for _ in range(abs(offset)):
+            with np.errstate(over="ignore"):
+                y = np.nextafter(y, np.asarray(np.inf if offset > 0
+                                               else -np.inf, dtype))
+        if neg and signed:
+            y = -y
+        return y[()]
+
+    fraction = st.one_of(st.sampled_from([0.0, 0.5, 0.25, 0.75]),
+                         st.floats(0.0, 1.0))
+    edge_values = st.sampled_from(_edges(fmt))
+    base = st.tuples(st.one_of(values(fmt), edge_values), fraction,
+                     st.integers(-3, 3), st.booleans()).map(build)
+    extras = [base]
+    if allow_infinity:
+        extras.append(st.sampled_from([np.asarray(np.inf, dtype)[()]] + (
+            [np.asarray(-np.inf, dtype)[()]] if signed else [])))
+    if allow_nan:
+        extras.append(st.just(np.asarray(np.nan, dtype)[()]))
+    out = st.one_of(*extras) if len(extras) > 1 else base
+    if not allow_infinity:
+        out = out.filter(lambda y: np.isfinite(y))
+    return out
+
+
+def _edges(fmt):
+    if isinstance(fmt, IntFormat):
+        return [0.0, float(fmt.max), float(abs(fmt.min)), 0.5]
+    e = [0.0, fmt.min_subnormal, fmt.min_normal, fmt.max]
+    if fmt.subnormals:
+        e.append(fmt.min_normal - fmt.min_subnormal)
+    return e
+
+
+def is_nan_code(codes, fmt) -> np.ndarray:
+    """Boolean mask of the codes that are NaN in fmt."""
+    from .convert import decode
+    fmt = get_format(fmt)
+    c = np.asarray(codes)
+    if isinstance(fmt, IntFormat):
+        return np.zeros(c.shape, bool)
+    return np.isnan(decode(c.astype(fmt.code_dtype), fmt, dtype=np.float64))
+
+
+def assert_codes_equal(actual, desired, fmt, *, max_report=10):
+    """Asserts that two code arrays of fmt are equal, every NaN code of the
+    format counting as equal to every other; reports mismatches with
+    fmt.describe."""
+    fmt = get_format(fmt)
+    a = np.asarray(actual)
+    d = np.asarray(desired)
+    if a.shape != d.shape:
+        raise AssertionError(f"shapes differ: {a.shape} vs {d.shape}")
+    a64 = a.astype(np.int64)
+    d64 = d.astype(np.int64)
+    bad = a64 != d64
+    if bad.any() and isinstance(fmt, FloatFormat) and fmt.nan_code is not None:
+        both_nan = is_nan_code(a, fmt) & is_nan_code(d, fmt)
+        bad &= ~both_nan
+    if not bad.any():
+        return
+    idx = np.argwhere(bad)
+    lines = [f"{len(idx)} of {a.size} codes of {fmt.name or fmt!r} differ:"]
+    for i in idx[:max_report]:
+        i = tuple(i)
+        lines.append(f"  at {i}: actual  {_describe(fmt, a64[i])}")
+        lines.append(f"  {' ' * (len(str(i)) + 3)}desired {_describe(fmt, d64[i])}")
+    raise AssertionError("\n".join(lines))
+
+
+def _describe(fmt, code):
+    try:
+        return fmt.describe(int(code))
+    except ValueError as exc:
+        return f"{int(code)} ({exc})"
