@@ -88,7 +88,9 @@ def _native(a: np.ndarray) -> np.ndarray:
     """C-contiguous, native byte order (a copy only when needed)."""
     if not a.dtype.isnative:
         a = a.astype(a.dtype.newbyteorder("="))
-    return np.ascontiguousarray(a)
+    if not a.flags.c_contiguous:
+        a = np.array(a, order="C")     # (ascontiguousarray makes 0-d 1-d)
+    return a
 
 
 def as_input(x):
@@ -132,19 +134,16 @@ def check_scale(scale, shape, compute_dtype, what="x"):
     if s.dtype.kind not in "fiu" or s.dtype.kind == "b":
         raise TypeError(f"scale must be a real number or array, got dtype "
                         f"{s.dtype}")
-    sc = s.astype(compute_dtype)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):
+        sc = s.astype(compute_dtype)
         bad = ~(np.isfinite(sc) & (sc > 0))
     if bad.any():
         first = s.reshape(-1)[np.argmax(bad.reshape(-1))]
         raise ValueError(f"scale must be finite and > 0 in "
                          f"{np.dtype(compute_dtype).name}; got {first!r} "
                          f"({int(bad.sum())} bad value(s))")
-    if sc.ndim == 0 or sc.size == 1 and sc.ndim <= len(shape):
-        if sc.ndim > len(shape):
-            raise ValueError(f"scale of shape {s.shape} does not broadcast "
-                             f"to {what} of shape {shape}")
-        return float(sc.reshape(-1)[0])
+    if sc.size == 1 and sc.ndim <= len(shape):
+        return float(sc.reshape(-1)[0])      # one scale for every element
     try:
         out_shape = np.broadcast_shapes(shape, sc.shape)
     except ValueError:
