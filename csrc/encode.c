@@ -1,18 +1,13 @@
 /* encode.c -- array encode and fake-quantize kernels.
  *
  * Three paths, all giving the bits of the rounding core (round.h):
- *  - general: unpack each element and call the core;
- *  - table:   float inputs into formats of at most 8 bits, deterministic
- *             modes.  The result of rounding depends only on the sign, the
- *             exponent (clamped to the window where it matters), the top
- *             mbits+1 mantissa bits and whether any bit below them is set;
- *             a table indexed by those, filled by calling the core on one
- *             representative input per entry, replaces the core;
- *   - shift:  float32 into formats with float32's exponent range
- *             (bfloat16, tfloat32): rounding is a fixed shift.
+ *  - general: unpack each element (any input type) and call lp_round_any;
+ *  - float32: float32, float16 and bfloat16 inputs through lp_round_f32,
+ *             the core's steps specialised to a 32-bit significand and
+ *             written without branches, one vectorised loop per mode;
  *  - F16C:    float32 into float16, nearest-even, with the hardware
  *             conversion and the format's policies applied after it.
- * Tests compare every path against the core and an exact reference.
+ * Tests compare every path with the general one and with exact references.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -181,192 +176,163 @@ static int encode_general(const lp_format *f, const lp_opts *o, int in_type,
     return err;
 }
 
-/* ---- table path --------------------------------------------------------- */
+/* ---- float32 path: float32, float16 and bfloat16 inputs -------------- */
 
-/* Input layout IB exponent bits, MB mantissa bits (float32: 8, 23;
- * float64: 11, 52).  Entry index: sign, exponent slot, top mbits+1
- * mantissa bits, sticky.  Slots: 0 = exponent field 0 (zero, subnormal
- * inputs), 1..hi-lo+1 = fields clamped to [lo, hi], last = all-ones
- * field (inf, NaN).  Fields at or below lo are all below half the
- * smallest subnormal gap; fields at or above hi all overflow, so clamping
- * does not change the result. */
-typedef struct {
-    int ib, mb_in, mb, lo, hi, slots, tbits;
-    uint16_t *entry;   /* code | error flags << 8 */
-} lp_table;
-
-LP_INLINE uint32_t table_index(const lp_table *t, uint64_t u)
+/* float16 bits -> float32 bits without branches: the exponent and
+ * mantissa moved into float32 position read as 2^(e-127) x 1.m (or a
+ * float32 subnormal for e = 0), then scaled by 2^112 exactly. */
+LP_INLINE uint32_t f16_to_f32_fast(uint32_t h)
 {
-    const int top_shift = t->mb_in - t->mb - 1;
-    uint32_t s = (uint32_t)(u >> (t->ib + t->mb_in));
-    int ef = (int)((u >> t->mb_in) & (uint64_t)((1 << t->ib) - 1));
-    int c = ef < t->lo ? t->lo : ef > t->hi ? t->hi : ef;
-    int slot = ef == 0 ? 0 : ef == (1 << t->ib) - 1 ? t->slots - 1
-                                                     : c - t->lo + 1;
-    uint32_t top = (uint32_t)(u >> top_shift) & ((1u << (t->mb + 1)) - 1);
-    uint32_t st = (u & (((uint64_t)1 << top_shift) - 1)) != 0;
-    return ((s * (uint32_t)t->slots + (uint32_t)slot) << t->tbits)
-           | (top << 1) | st;
+    uint32_t sign = (h & 0x8000u) << 16, em = h & 0x7FFFu;
+    uint32_t v = f32_bits(bits_f32(em << 13) * 0x1p112f);
+    uint32_t special = 0x7F800000u | ((em & 0x3FFu) << 13);
+    uint32_t is_special = 0u - (uint32_t)(em >= 0x7C00u);
+    return sign | (special & is_special) | (v & ~is_special);
 }
 
-/* Can the table path round inputs of this layout into f under o? */
-static int table_fits(const lp_format *f, const lp_opts *o, int ib)
-{
-    if (f->kind != LP_FLOAT || f->nbits > 8 || o->rounding == LP_SR)
-        return 0;
-    /* Input subnormals must all lie below the target's normal range, so
-     * that slot 0 rounds at a fixed position (float32: emin >= -126). */
-    return f->emin >= 2 - (1 << (ib - 1));
-}
+/* The float32 path works in blocks that stay in L1: widen (and divide by
+ * the scale), round, narrow; each step a loop without control flow. */
+enum { BLOCK32 = 1024 };
 
-static int table_build(lp_table *t, const lp_format *f, const lp_opts *o,
-                       int ib, int mb_in)
+LP_INLINE void widen32(int in_type, const void *in, int64_t n,
+                       const double *scale, uint32_t *u)
 {
-    const int bias_in = (1 << (ib - 1)) - 1;
-    t->ib = ib;
-    t->mb_in = mb_in;
-    t->mb = f->mbits;
-    /* lo: fields whose values are below a quarter of the smallest gap. */
-    t->lo = f->emin - f->mbits - 2 + bias_in;
-    if (t->lo < 1)
-        t->lo = 1;
-    /* hi: fields of values >= 2^(emax+1), beyond max in every mode. */
-    t->hi = f->emax + 1 + bias_in;
-    if (t->hi > (1 << ib) - 2)
-        t->hi = (1 << ib) - 2;
-    t->slots = t->hi - t->lo + 3;
-    t->tbits = f->mbits + 2;
-    int64_t n = (int64_t)2 * t->slots << t->tbits;
-    t->entry = (uint16_t *)malloc((size_t)n * sizeof(uint16_t));
-    if (!t->entry)
-        return -1;
-    for (int64_t k = 0; k < n; k++) {
-        int st = (int)(k & 1);
-        uint64_t top = (uint64_t)(k >> 1) & ((1u << (t->mb + 1)) - 1);
-        int64_t slot = (k >> t->tbits) % t->slots;
-        uint64_t s = (uint64_t)((k >> t->tbits) / t->slots);
-        uint64_t ef = slot == 0 ? 0
-                    : slot == t->slots - 1 ? (uint64_t)((1 << ib) - 1)
-                    : (uint64_t)(t->lo + slot - 1);
-        uint64_t u = (s << (ib + mb_in)) | (ef << mb_in)
-                     | (top << (mb_in - t->mb - 1)) | (uint64_t)st;
-        int err = 0;
-        int64_t code = round_loaded(f, o, ib == 8 ? LP_F32 : LP_F64, u, 0,
-                                    &err);
-        t->entry[k] = (uint16_t)((code & 0xFF) | (err << 8));
+    if (in_type == LP_F32)
+        memcpy(u, in, (size_t)n * 4);
+    else if (in_type == LP_BF16)
+        for (int64_t i = 0; i < n; i++)
+            u[i] = (uint32_t)((const uint16_t *)in)[i] << 16;
+    else
+        for (int64_t i = 0; i < n; i++)
+            u[i] = f16_to_f32_fast(((const uint16_t *)in)[i]);
+    if (scale) {
+        float s = (float)*scale;
+        float *x = (float *)u;
+        for (int64_t i = 0; i < n; i++)
+            x[i] = x[i] / s;
     }
-    return 0;
+}
+
+LP_INLINE uint32_t round32_block(const lp_k32 *k, int mode,
+                                 const uint32_t *src, uint32_t *dst,
+                                 int64_t n, uint64_t key, int64_t index0,
+                                 int rbits)
+{
+    const lp_k32 kk = *k;     /* a local copy: dst cannot alias it */
+    uint32_t err = 0;
+    for (int64_t i = 0; i < n; i++) {
+        uint64_t rnd = mode == LP_SR ? lp_random_keyed(key, index0 + i) : 0;
+        dst[i] = lp_round_f32(&kk, src[i], mode, rnd, rbits, &err);
+    }
+    return err;
+}
+
+/* Formats with float32's exponent field and bias (bfloat16, tfloat32):
+ * the core's steps with a constant alignment.  2. align is a shift by
+ * sh = 23 - mbits, 3. the mode's increment is added below the kept bits,
+ * 4. its carry ripples into the exponent (max + carry = the inf code),
+ * 5. saturation and flush clamp.  bfloat16, nearest-even: 0x3F808000
+ * (1 + 2^-8, a tie) -> (0x3F808000 + 0x7FFF + 0) >> 16 = 0x3F80. */
+LP_INLINE void shift32_block(const lp_k32 *k, int mode, const uint32_t *src,
+                             uint32_t *dst, int64_t n)
+{
+    const uint32_t sh = 23 - k->mb, low = (1u << sh) - 1, half = 1u << (sh - 1);
+    const uint32_t maxc = k->max_code, nanc = k->nan_res;
+    const uint32_t minn = k->sub_ok ? 0 : k->min_norm;
+    const uint32_t sat = k->saturate;
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t u = src[i], s = u >> 31, a = u & 0x7FFFFFFFu;
+        uint32_t inc = mode == LP_RNE ? half - 1 + ((a >> sh) & 1u)
+                     : mode == LP_RNA ? half
+                     : mode == LP_RU ? low & (s - 1u)
+                     : mode == LP_RD ? low & (0u - s) : 0;
+        uint32_t c = (a + inc) >> sh;
+        if (mode == LP_RO)
+            c |= (uint32_t)((a & low) != 0);
+        c = sat && c > maxc ? maxc : c;
+        c = c < minn ? 0 : c;
+        c |= s << k->sign_shift;
+        dst[i] = a > 0x7F800000u ? nanc : c;
+    }
+}
+
+LP_INLINE void narrow32(const uint32_t *c, int64_t n, void *out, int size)
+{
+    if (size == 1)
+        for (int64_t i = 0; i < n; i++)
+            ((uint8_t *)out)[i] = (uint8_t)c[i];
+    else if (size == 2)
+        for (int64_t i = 0; i < n; i++)
+            ((uint16_t *)out)[i] = (uint16_t)c[i];
+    else
+        memcpy(out, c, (size_t)n * 4);
+}
+
+/* All blocks; mode is a constant where it is inlined. */
+/* All blocks; mode is a constant where it is inlined. */
+LP_INLINE uint32_t run32_mode(const lp_k32 *k, int shift, int mode,
+                              int in_type, const void *in, int64_t n,
+                              const double *scale, void *out, int size,
+                              uint64_t key, int64_t index0, int rbits)
+{
+    uint32_t buf[BLOCK32];
+    uint32_t err = 0;
+    const int isize = in_type == LP_F32 ? 4 : 2;
+    const int direct = in_type == LP_F32 && !scale;
+    for (int64_t start = 0; start < n; start += BLOCK32) {
+        int64_t m = n - start < BLOCK32 ? n - start : BLOCK32;
+        const uint32_t *src = buf;
+        if (direct)
+            src = (const uint32_t *)in + start;
+        else
+            widen32(in_type, (const char *)in + start * isize, m, scale,
+                    buf);
+        if (shift && mode != LP_SR)
+            shift32_block(k, mode, src, buf, m);
+        else
+            err |= round32_block(k, mode, src, buf, m, key, index0 + start,
+                                 rbits);
+        narrow32(buf, m, (char *)out + start * size, size);
+    }
+    return err;
 }
 
 #if defined(__GNUC__) && defined(__x86_64__)
-#define LP_CLONES __attribute__((target_clones("avx2", "default")))
+#define LP_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define LP_CLONES
 #endif
 
+/* The float32 core over an array: a loop per mode. */
 LP_CLONES
-static int table_run_f32(const lp_table *t, const float *in, int64_t n,
-                         const double *scale, uint8_t *out)
+static int run32(const lp_k32 *k, int shift, const lp_opts *o,
+                 int in_type, const void *in, int64_t n, const double *scale,
+                 void *out, int size, int64_t index0)
 {
-    uint32_t acc = 0;
-    if (scale) {
-        float s = (float)*scale;
-        for (int64_t i = 0; i < n; i++) {
-            uint16_t e = t->entry[table_index(t, f32_bits(in[i] / s))];
-            out[i] = (uint8_t)e;
-            acc |= e;
-        }
-    } else {
-        for (int64_t i = 0; i < n; i++) {
-            uint16_t e = t->entry[table_index(t, f32_bits(in[i]))];
-            out[i] = (uint8_t)e;
-            acc |= e;
-        }
-    }
-    return (int)(acc >> 8);
-}
-
-static int table_encode(const lp_table *t, int in_type, const void *in,
-                        int64_t n, const double *scale, uint8_t *out)
-{
-    if (in_type == LP_F32)
-        return table_run_f32(t, (const float *)in, n, scale, out);
-    uint32_t acc = 0;
-    float scale32 = scale ? (float)*scale : 1.0f;
-    for (int64_t i = 0; i < n; i++) {
-        uint64_t bits;
-        load_bits(in_type, in, i, scale, scale32, &bits);
-        uint16_t e = t->entry[table_index(t, bits)];
-        out[i] = (uint8_t)e;
-        acc |= e;
-    }
-    return (int)(acc >> 8);
-}
-
-/* Minimum elements for which building a table pays off. */
-static int64_t table_min_n(const lp_format *f, int ib)
-{
-    (void)ib;
-    return (int64_t)64 << f->mbits;
-}
-
-/* ---- shift path: float32 into bfloat16 / tfloat32 / float32 ----------- */
-
-static int shift_fits(const lp_format *f, const lp_opts *o, int in_type)
-{
-    return f->kind == LP_FLOAT && (in_type == LP_F32 || in_type == LP_BF16)
-           && f->ebits == 8 && f->bias == 127 && f->subnormals && f->infs
-           && f->nans == LP_NANS_IEEE && f->negzero && f->is_signed
-           && o->rounding != LP_SR;
-}
-
-/* The core's steps with a constant alignment: exponent range and field
- * widths agree, so 2. align is a shift by k = 23 - mbits, 3. the per-mode
- * increment is added below the kept bits, 4. the carry ripples into the
- * exponent (max + carry = inf code), 5. saturation and flush clamp.
- * bfloat16, RNE: 0x3F808000 (1 + 2^-8, a tie) -> (0x3F808000 + 0x7FFF) >> 16
- * = 0x3F80 (even kept). */
-LP_CLONES
-static void shift_run(const lp_format *f, const lp_opts *o, const float *in,
-                      int64_t n, const double *scale, void *out, int size)
-{
-    const int k = 23 - f->mbits;
-    const uint32_t low = k ? (1u << k) - 1 : 0;
-    const uint32_t half = k ? 1u << (k - 1) : 0;
-    const uint32_t maxc = (uint32_t)f->max_code;
-    const uint32_t nanc = (uint32_t)f->nan_code;
-    const uint32_t minnorm = 1u << f->mbits;
-    const uint32_t signshift = (uint32_t)(f->nbits - 1);
-    const int mode = o->rounding, sat = o->saturate, flush = !o->subnormals;
-    const float s = scale ? (float)*scale : 1.0f;
-    for (int64_t i = 0; i < n; i++) {
-        float x = in[i];
-        if (scale)
-            x = x / s;
-        uint32_t u = f32_bits(x);
-        uint32_t sg = u >> 31, a = u & 0x7FFFFFFFu;
-        uint32_t rem = a & low, lsb = (a >> k) & 1u, inc;
-        switch (mode) {
-        case LP_RNE: inc = k ? half - 1 + lsb : 0; break;
-        case LP_RNA: inc = half; break;
-        case LP_RU: inc = sg ? 0 : low; break;
-        case LP_RD: inc = sg ? low : 0; break;
-        default: inc = 0; break;   /* RZ, RO */
-        }
-        uint32_t c = (a + inc) >> k;
-        if (mode == LP_RO)
-            c |= rem != 0;
-        if (sat && c > maxc)
-            c = maxc;
-        if (flush && c < minnorm)
-            c = 0;
-        c |= sg << signshift;
-        if (a > 0x7F800000u)
-            c = nanc;
-        if (size == 2)
-            ((uint16_t *)out)[i] = (uint16_t)c;
-        else
-            ((uint32_t *)out)[i] = c;
+    const uint64_t key = lp_mix64(o->seed);
+    const int rb = o->rbits;
+    switch (o->rounding) {
+    case LP_RNE:
+        return (int)run32_mode(k, shift, LP_RNE, in_type, in, n, scale, out, size,
+                               key, index0, rb);
+    case LP_RNA:
+        return (int)run32_mode(k, shift, LP_RNA, in_type, in, n, scale, out, size,
+                               key, index0, rb);
+    case LP_RZ:
+        return (int)run32_mode(k, shift, LP_RZ, in_type, in, n, scale, out, size,
+                               key, index0, rb);
+    case LP_RU:
+        return (int)run32_mode(k, shift, LP_RU, in_type, in, n, scale, out, size,
+                               key, index0, rb);
+    case LP_RD:
+        return (int)run32_mode(k, shift, LP_RD, in_type, in, n, scale, out, size,
+                               key, index0, rb);
+    case LP_RO:
+        return (int)run32_mode(k, shift, LP_RO, in_type, in, n, scale, out, size,
+                               key, index0, rb);
+    default:
+        return (int)run32_mode(k, shift, LP_SR, in_type, in, n, scale, out, size,
+                               key, index0, rb);
     }
 }
 
@@ -438,31 +404,36 @@ static int f16c_fits(const lp_format *f, const lp_opts *o, int in_type)
 
 /* ---- entry points ------------------------------------------------------- */
 
-enum { PATH_GENERAL, PATH_TABLE, PATH_SHIFT, PATH_F16C };
+enum { PATH_GENERAL, PATH_F32, PATH_SHIFT, PATH_F16C };
 
-/* A path chosen, and its table built, once per call. */
+/* bfloat16 / tfloat32-like: float32's exponent field, bias and specials. */
+static int shift_fits(const lp_format *f)
+{
+    return f->kind == LP_FLOAT && f->ebits == 8 && f->bias == 127
+           && f->mbits < 23 && f->subnormals && f->infs
+           && f->nans == LP_NANS_IEEE && f->negzero && f->is_signed;
+}
+
+/* The path for a call, chosen once. */
 typedef struct {
     int path, size;
-    lp_table table;
+    lp_k32 k;
 } lp_encoder;
 
 static void encoder_init(lp_encoder *e, const lp_format *f, const lp_opts *o,
-                         int in_type, int64_t n)
+                         int in_type)
 {
-    int ib = in_type == LP_F64 ? 11 : 8;
     e->size = code_size(f);
     e->path = PATH_GENERAL;
-    e->table.entry = NULL;
-    if (in_type <= LP_BF16 && table_fits(f, o, ib)
-        && n >= table_min_n(f, ib)
-        && table_build(&e->table, f, o, ib, ib == 8 ? 23 : 52) == 0)
-        e->path = PATH_TABLE;
-    else if (shift_fits(f, o, in_type) && in_type == LP_F32)
-        e->path = PATH_SHIFT;
 #ifdef LP_HAVE_F16C
-    else if (f16c_fits(f, o, in_type))
+    if (f16c_fits(f, o, in_type)) {
         e->path = PATH_F16C;
+        return;
+    }
 #endif
+    if ((in_type == LP_F32 || in_type == LP_F16 || in_type == LP_BF16)
+        && lp_k32_init(&e->k, f, o))
+        e->path = shift_fits(f) ? PATH_SHIFT : PATH_F32;
 }
 
 static int encoder_run(const lp_encoder *e, const lp_format *f,
@@ -471,11 +442,10 @@ static int encoder_run(const lp_encoder *e, const lp_format *f,
                        void *out)
 {
     switch (e->path) {
-    case PATH_TABLE:
-        return table_encode(&e->table, in_type, in, n, scale, (uint8_t *)out);
+    case PATH_F32:
     case PATH_SHIFT:
-        shift_run(f, o, (const float *)in, n, scale, out, e->size);
-        return 0;
+        return run32(&e->k, e->path == PATH_SHIFT, o, in_type, in, n, scale,
+                     out, e->size, index0);
 #ifdef LP_HAVE_F16C
     case PATH_F16C:
         f16c_run(o, (const float *)in, n, scale, (uint16_t *)out);
@@ -494,10 +464,8 @@ int lp_encode(const lp_format *f, const lp_opts *o, int in_type,
     if (n <= 0)
         return 0;
     lp_encoder e;
-    encoder_init(&e, f, o, in_type, n);
-    int err = encoder_run(&e, f, o, in_type, in, n, scale, index0, out);
-    free(e.table.entry);
-    return err;
+    encoder_init(&e, f, o, in_type);
+    return encoder_run(&e, f, o, in_type, in, n, scale, index0, out);
 }
 
 int lp_encode_core(const lp_format *f, const lp_opts *o, int in_type,
@@ -527,7 +495,7 @@ int lp_quantize(const lp_format *f, const lp_opts *o, int in_type,
     if (n <= 0)
         return 0;
     lp_encoder e;
-    encoder_init(&e, f, o, in_type, n);
+    encoder_init(&e, f, o, in_type);
     for (int64_t start = 0; start < n; start += BLOCK) {
         int64_t m = n - start < BLOCK ? n - start : BLOCK;
         err |= encoder_run(&e, f, o, in_type,
@@ -536,6 +504,5 @@ int lp_quantize(const lp_format *f, const lp_opts *o, int in_type,
         lp_decode(f, codes, m, out_type, scale, zp,
                   (char *)out + start * esize);
     }
-    free(e.table.entry);
     return err;
 }

@@ -1,0 +1,256 @@
+"""Command line: ``python -m lowprec`` (or ``lowprec``).
+
+    lowprec demo                 quantize a built-in sample tensor into every
+                                 format and mode; print error statistics
+    lowprec formats              the format table (Markdown), from the registry
+    lowprec describe FMT CODE..  decompose codes (hex or decimal)
+    lowprec vectors FMT [...]    test vectors: inputs where rounding breaks and
+                                 the expected codes, as CSV
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+
+import numpy as np
+
+from . import decode, encode, formats, get_format, quantize
+from .convert import ROUNDING_NAMES
+from .formats import FloatFormat, IntFormat
+
+
+# -- the format table ------------------------------------------------------
+
+def _num(v: float) -> str:
+    if v == 0:
+        return "0"
+    e = math.log2(abs(v))
+    if e == int(e) and abs(e) >= 8:
+        return f"2^{int(e)}"
+    return f"{v:.6g}"
+
+
+def format_table() -> str:
+    """Markdown table of every built-in format, computed from the format
+    objects (docs/formats.md is this text; a test keeps them equal)."""
+    aliases = {}
+    from .formats import _ALIASES
+    for alias, name in _ALIASES.items():
+        if alias != name:
+            aliases.setdefault(name, []).append(alias)
+    lines = ["| name | aliases | bits | ebits | mbits | bias | inf | NaN | "
+             "-0 | max | min normal | min subnormal | eps |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, f in formats().items():
+        al = ", ".join(aliases.get(name, []))
+        if isinstance(f, IntFormat):
+            lines.append(f"| {name} | {al} | {f.bits} | | | | no | none | "
+                         f"no | {f.max} | min {f.min} | | 1 |")
+            continue
+        w = (f.nbits + 3) // 4
+        inf = f"0x{f.inf_code:0{w}x}" if f.inf_code is not None else "no"
+        if f.nan_code is None:
+            nan = "none"
+        elif f.nans == "ieee":
+            nan = f"IEEE (canonical 0x{f.nan_code:0{w}x})"
+        else:
+            nan = f"0x{f.nan_code:0{w}x} ({f.nans})"
+        negzero = "yes" if f.negzero else ("unsigned" if not f.signed
+                                           else "no")
+        lines.append(
+            f"| {name} | {al} | {f.nbits} | {f.ebits} | {f.mbits} | {f.bias} "
+            f"| {inf} | {nan} | {negzero} | {_num(f.max)} | "
+            f"{_num(f.min_normal)} | {_num(f.min_subnormal)} | "
+            f"{_num(f.eps)} |")
+    return "\n".join(lines) + "\n"
+
+
+def formats_doc() -> str:
+    return ("# Formats\n\n"
+            "Generated from the registry by `python -m lowprec formats`; "
+            "`tests/test_docs.py` fails when this copy is stale.\n\n"
+            "Value semantics are those of ml_dtypes for every type it has. "
+            "`inf` and `NaN` give codes of the positive sign; `-0` says "
+            "whether negative zero has its own code.\n\n"
+            + format_table())
+
+
+# -- the demo ----------------------------------------------------------------
+
+def sample_tensor(n: int = 1 << 16, seed: int = 2024) -> np.ndarray:
+    """The built-in sample: a deterministic float32 tensor shaped like what
+    quantizers see: Gaussian weights, heavy-tailed activations with a few
+    outliers, and small gradients spanning many binades."""
+    rng = np.random.default_rng(seed)
+    k = n // 4
+    weights = rng.normal(0.0, 0.02, k)
+    acts = rng.standard_t(3, k) * 0.5
+    acts[rng.integers(0, k, 8)] *= 40.0                  # outliers
+    grads = rng.normal(0, 1, n - 2 * k) * 10.0 ** rng.uniform(-8, -2,
+                                                             n - 2 * k)
+    return np.concatenate([weights, acts, grads]).astype(np.float32)
+
+
+def _stats(x, q, fmt, scale):
+    x64 = x.astype(np.float64)
+    q64 = q.astype(np.float64)
+    err = q64 - x64
+    finite = np.isfinite(q64)
+    nz = x64 != 0
+    sig = np.sum(x64 ** 2)
+    noise = np.sum(err[finite] ** 2)
+    sqnr = 10 * math.log10(sig / noise) if noise > 0 else math.inf
+    rel = np.abs(err[finite & nz]) / np.abs(x64[finite & nz])
+    if isinstance(fmt, IntFormat):
+        top = fmt.max * scale
+    else:
+        top = fmt.max * scale
+    over = int(np.sum(np.abs(x64) > top))
+    under = int(np.sum(nz & (q64 == 0)))
+    return (float(np.max(np.abs(err[finite]))), float(rel.max(initial=0)),
+            sqnr, over, under, int(np.sum(~finite)))
+
+
+def demo(out=sys.stdout) -> None:
+    x = sample_tensor()
+    amax = float(np.max(np.abs(x)))
+    print(f"lowprec demo: {x.size} float32 values (weights, heavy-tailed "
+          f"activations with outliers, gradients over 6 decades), "
+          f"amax {amax:.4g}", file=out)
+    print("Each format gets a per-tensor scale amax / max (so the largest "
+          "value maps to the format's max); integers are symmetric "
+          "(scale amax / max).  SQNR in dB per rounding mode; the other "
+          "columns are for nearest-even.\n", file=out)
+    short = {"nearest_even": "rne", "nearest_away": "rna",
+             "toward_zero": "rz", "toward_positive": "ru",
+             "toward_negative": "rd", "to_odd": "ro", "stochastic": "sr"}
+    head = (f"{'format':20} " + " ".join(f"{short[m]:>6}" for m in
+                                         ROUNDING_NAMES)
+            + f" {'max abs err':>11} {'max rel err':>11} {'over':>5} "
+              f"{'under':>6} {'nan':>4}")
+    print(head, file=out)
+    print("-" * len(head), file=out)
+    for name, f in formats().items():
+        if isinstance(f, FloatFormat) and not f.signed:
+            continue   # e8m0 is a scale format: shown below
+        scale = amax / f.max
+        cells = []
+        rne = None
+        for mode in ROUNDING_NAMES:
+            q = quantize(x, f, rounding=mode, scale=scale, saturate=True,
+                         seed=0)
+            st = _stats(x, q, f, scale)
+            cells.append(st[2])
+            if mode == "nearest_even":
+                rne = st
+        print(f"{name:20} " + " ".join(f"{c:6.1f}" for c in cells)
+              + f" {rne[0]:11.3g} {rne[1]:11.3g} {rne[3]:5d} {rne[4]:6d}"
+                f" {rne[5]:4d}", file=out)
+    # MX: e8m0 block scales (32 values per block) with fp8/fp6/fp4 elements
+    print("\nMX block scaling (OCP MX: blocks of 32, E8M0 scale = "
+          "2^(floor(log2 amax_block) - emax of the element format)):",
+          file=out)
+    blocks = x.reshape(-1, 32).astype(np.float64)
+    bmax = np.max(np.abs(blocks), axis=1, keepdims=True)
+    for name in ("float8_e4m3fn", "float8_e5m2", "float6_e3m2fn",
+                 "float6_e2m3fn", "float4_e2m1fn"):
+        f = get_format(name)
+        e = np.floor(np.log2(np.where(bmax > 0, bmax, 1.0))) - f.emax
+        scale_codes = encode(np.exp2(e), "e8m0")
+        scales = decode(scale_codes, "e8m0", dtype=np.float64)
+        q = quantize(blocks.astype(np.float32), f, scale=scales.astype(
+            np.float32), saturate=True)
+        st = _stats(blocks.reshape(-1).astype(np.float32), q.reshape(-1), f,
+                    1.0)
+        print(f"  {name:16} SQNR {st[2]:5.1f} dB   max rel err "
+              f"{st[1]:.3g}   flushed to zero {st[4]}", file=out)
+
+
+# -- test vectors ------------------------------------------------------------
+
+def test_vectors(fmt, dtype=np.float32, rounding="nearest_even",
+                 saturate=False, subnormals=True):
+    """Inputs where rounding into fmt breaks: every finite value, every
+    midpoint between neighbours (and past max), each with its +-1 ulp
+    neighbours in dtype, both signs, zeros, infinities and NaN (when the
+    format has NaN); with their codes.  Returns (inputs, codes)."""
+    f = get_format(fmt)
+    dtype = np.dtype(dtype)
+    v = f.values().astype(np.float64)
+    v = v[v >= 0]
+    if isinstance(f, FloatFormat):
+        nxt = f.max + 2.0 ** (f.emax - f.mbits)
+    else:
+        nxt = f.max + 1.0
+    grid = np.append(v, nxt)
+    mids = (grid[:-1] + grid[1:]) / 2
+    pts = np.concatenate([v, mids, [nxt]])
+    with np.errstate(over="ignore"):
+        p = pts.astype(dtype)
+        cands = [p, np.nextafter(p, np.array(np.inf, dtype)),
+                 np.nextafter(p, np.array(-np.inf, dtype))]
+    xs = np.unique(np.concatenate(cands))
+    xs = xs[np.isfinite(xs) & (xs >= 0)]
+    xs = np.concatenate([xs, -xs] if f.signed or isinstance(f, IntFormat)
+                        else [xs])
+    specials = [np.inf] + ([-np.inf] if f.signed else [])
+    if isinstance(f, FloatFormat) and f.nan_code is not None:
+        specials.append(np.nan)
+    if isinstance(f, FloatFormat) and not f.has_zero:
+        xs = xs[xs != 0]
+    xs = np.concatenate([xs, np.array(specials, dtype)])
+    codes = encode(xs, f, rounding=rounding, saturate=saturate,
+                   subnormals=subnormals)
+    return xs, codes
+
+
+def _hex_of(x):
+    a = np.asarray(x)
+    bits = a.view({2: np.uint16, 4: np.uint32, 8: np.uint64}[a.itemsize])
+    return f"0x{int(bits):0{2 * a.itemsize}x}"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="lowprec", description=__doc__,
+                                 formatter_class=argparse.RawTextHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd")
+    sub.add_parser("demo", help="error statistics of every format and mode")
+    sub.add_parser("formats", help="print docs/formats.md")
+    d = sub.add_parser("describe", help="decompose codes")
+    d.add_argument("format")
+    d.add_argument("codes", nargs="+")
+    v = sub.add_parser("vectors", help="CSV test vectors")
+    v.add_argument("format")
+    v.add_argument("--dtype", default="float32",
+                   choices=["float16", "float32", "float64"])
+    v.add_argument("--rounding", default="nearest_even")
+    v.add_argument("--saturate", action="store_true")
+    v.add_argument("--flush", action="store_true",
+                   help="flush subnormal results to zero")
+    args = ap.parse_args(argv)
+    if args.cmd in (None, "demo"):
+        demo()
+    elif args.cmd == "formats":
+        sys.stdout.write(formats_doc())
+    elif args.cmd == "describe":
+        f = get_format(args.format)
+        for c in args.codes:
+            print(f.describe(int(c, 0)))
+    elif args.cmd == "vectors":
+        f = get_format(args.format)
+        xs, codes = test_vectors(f, args.dtype, args.rounding, args.saturate,
+                                 not args.flush)
+        w = codes.dtype.itemsize * 2           # hex digits
+        print(f"# {f.name or repr(f)}, {args.dtype} inputs, rounding="
+              f"{args.rounding}, saturate={args.saturate}, "
+              f"subnormals={not args.flush}")
+        print("input_bits,input,code")
+        for x, c in zip(xs, codes):
+            code = int(c) & ((1 << (4 * w)) - 1)
+            print(f"{_hex_of(x)},{float(x)!r},0x{code:0{w}x}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
