@@ -102,11 +102,7 @@ def _stats(x, q, fmt, scale):
     noise = np.sum(err[finite] ** 2)
     sqnr = 10 * math.log10(sig / noise) if noise > 0 else math.inf
     rel = np.abs(err[finite & nz]) / np.abs(x64[finite & nz])
-    if isinstance(fmt, IntFormat):
-        top = fmt.max * scale
-    else:
-        top = fmt.max * scale
-    over = int(np.sum(np.abs(x64) > top))
+    over = int(np.sum(np.abs(x64) > fmt.max * scale))
     under = int(np.sum(nz & (q64 == 0)))
     return (float(np.max(np.abs(err[finite]))), float(rel.max(initial=0)),
             sqnr, over, under, int(np.sum(~finite)))
@@ -118,10 +114,11 @@ def demo(out=sys.stdout) -> None:
     print(f"lowprec demo: {x.size} float32 values (weights, heavy-tailed "
           f"activations with outliers, gradients over 6 decades), "
           f"amax {amax:.4g}", file=out)
-    print("Each format gets a per-tensor scale amax / max (so the largest "
-          "value maps to the format's max); integers are symmetric "
-          "(scale amax / max).  SQNR in dB per rounding mode; the other "
-          "columns are for nearest-even.\n", file=out)
+    print("Formats of 8 bits or fewer and integers get a per-tensor scale "
+          "amax / max (the largest value maps to the format's max; unsigned "
+          "integers also a zero point at mid-range); 16- and 32-bit formats "
+          "take the values as they are.  SQNR in dB per rounding mode; the "
+          "other columns are for nearest-even.\n", file=out)
     short = {"nearest_even": "rne", "nearest_away": "rna",
              "toward_zero": "rz", "toward_positive": "ru",
              "toward_negative": "rd", "to_odd": "ro", "stochastic": "sr"}
@@ -134,12 +131,19 @@ def demo(out=sys.stdout) -> None:
     for name, f in formats().items():
         if isinstance(f, FloatFormat) and not f.signed:
             continue   # e8m0 is a scale format: shown below
-        scale = amax / f.max
+        zp = None
+        if f.nbits > 8:
+            scale = 1.0
+        elif isinstance(f, IntFormat) and not f.signed:
+            zp = (f.max + 1) // 2
+            scale = amax / (f.max - zp)
+        else:
+            scale = amax / f.max
         cells = []
         rne = None
         for mode in ROUNDING_NAMES:
             q = quantize(x, f, rounding=mode, scale=scale, saturate=True,
-                         seed=0)
+                         zero_point=zp, seed=0)
             st = _stats(x, q, f, scale)
             cells.append(st[2])
             if mode == "nearest_even":
