@@ -173,8 +173,16 @@ def check_out(out, shape, dtype, inputs=()):
     return out
 
 
+def _result(out, shape, dtype):
+    """Where a kernel writes: out itself when it is contiguous and native,
+    else a new array (copied into out by _deliver)."""
+    if out is not None and out.flags.c_contiguous and out.dtype.isnative:
+        return out
+    return np.empty(shape, dtype)
+
+
 def _deliver(result, out):
-    if out is None:
+    if out is None or result is out:
         return result
     out[...] = result
     return out
@@ -282,7 +290,7 @@ def encode(x, fmt, *, rounding="nearest_even", saturate=False,
         a = _native(np.divide(a.astype(s.dtype, copy=False), s))
         in_type = _IN_TYPES[a.dtype]
         s = None
-    codes = np.empty(a.shape, fmt.code_dtype)
+    codes = _result(out, a.shape, fmt.code_dtype)
     if a.size:
         if _use_numba(backend, fmt, opts, in_type, a.size):
             from . import _numba_backend
@@ -388,7 +396,7 @@ def decode(codes, fmt, *, dtype=np.float32, scale=None, zero_point=None,
     s = check_scale(scale, c.shape, compute, what="codes")
     if dtype in (np.float32, np.float64) and zp_array is None \
             and not isinstance(s, np.ndarray):
-        res = np.empty(c.shape, dtype)
+        res = _result(out, c.shape, dtype)
         _decode_c(fmt, c, res, s, zp_scalar)
         return _deliver(res, out)
     # General: exact values in float64, exact product, one rounding.
@@ -461,7 +469,7 @@ def quantize(x, fmt, *, rounding="nearest_even", saturate=False,
                        backend=backend)
         return _deliver(decode(codes, fmt, dtype=out_dtype, scale=scale,
                                zero_point=zero_point, backend=backend), out)
-    res = np.empty(a.shape, a.dtype)
+    res = _result(out, a.shape, a.dtype)
     if a.size:
         if _use_numba(backend, fmt, opts, in_type, a.size):
             from . import _numba_backend
