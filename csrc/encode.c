@@ -215,14 +215,21 @@ LP_INLINE void widen32(int in_type, const void *in, int64_t n,
 
 LP_INLINE uint32_t round32_block(const lp_k32 *k, int mode,
                                  const uint32_t *src, uint32_t *dst,
-                                 int64_t n, uint64_t key, int64_t index0,
-                                 int rbits)
+                                 int64_t n, uint64_t key, int64_t index0)
 {
     const lp_k32 kk = *k;     /* a local copy: dst cannot alias it */
     uint32_t err = 0;
-    for (int64_t i = 0; i < n; i++) {
-        uint64_t rnd = mode == LP_SR ? lp_random_keyed(key, index0 + i) : 0;
-        dst[i] = lp_round_f32(&kk, src[i], mode, rnd, rbits, &err);
+    /* the element index in two words (n <= BLOCK32), so that the
+     * generator stays in 32-bit lanes */
+    const uint32_t lo0 = (uint32_t)index0;
+    const uint32_t hi0 = (uint32_t)((uint64_t)index0 >> 32);
+    const uint32_t key_hi = (uint32_t)(key >> 32), key_lo = (uint32_t)key;
+    const uint32_t m = (uint32_t)n;
+    for (uint32_t i = 0; i < m; i++) {
+        uint32_t lo = lo0 + i, hi = hi0 + (uint32_t)(lo < lo0);
+        uint32_t r_hi = mode == LP_SR ? lp_hash32(key_hi, lo, hi) : 0;
+        uint32_t r_lo = mode == LP_SR ? lp_hash32(key_lo, lo, hi) : 0;
+        dst[i] = lp_round_f32(&kk, src[i], mode, r_hi, r_lo, &err);
     }
     return err;
 }
@@ -234,21 +241,36 @@ LP_INLINE uint32_t round32_block(const lp_k32 *k, int mode,
  * 5. saturation and flush clamp.  bfloat16, nearest-even: 0x3F808000
  * (1 + 2^-8, a tie) -> (0x3F808000 + 0x7FFF + 0) >> 16 = 0x3F80. */
 LP_INLINE void shift32_block(const lp_k32 *k, int mode, const uint32_t *src,
-                             uint32_t *dst, int64_t n)
+                             uint32_t *dst, int64_t n, uint64_t key,
+                             int64_t index0)
 {
     const uint32_t sh = 23 - k->mb, low = (1u << sh) - 1, half = 1u << (sh - 1);
     const uint32_t maxc = k->max_code, nanc = k->nan_res;
     const uint32_t minn = k->sub_ok ? 0 : k->min_norm;
     const uint32_t sat = k->saturate;
-    for (int64_t i = 0; i < n; i++) {
+    /* stochastic: r's top sh bits against the dropped bits, both cut to
+     * the top rbits of the field: r < d on 64 bits reduces to this */
+    const uint32_t sr_mask = low & (k->sr_mask_hi >> (32 - sh));
+    const uint32_t lo0 = (uint32_t)index0;
+    const uint32_t hi0 = (uint32_t)((uint64_t)index0 >> 32);
+    const uint32_t key_hi = (uint32_t)(key >> 32);
+    const uint32_t m = (uint32_t)n;
+    for (uint32_t i = 0; i < m; i++) {
         uint32_t u = src[i], s = u >> 31, a = u & 0x7FFFFFFFu;
-        uint32_t inc = mode == LP_RNE ? half - 1 + ((a >> sh) & 1u)
-                     : mode == LP_RNA ? half
-                     : mode == LP_RU ? low & (s - 1u)
-                     : mode == LP_RD ? low & (0u - s) : 0;
-        uint32_t c = (a + inc) >> sh;
-        if (mode == LP_RO)
-            c |= (uint32_t)((a & low) != 0);
+        uint32_t c;
+        if (mode == LP_SR) {
+            uint32_t lo = lo0 + i, hi = hi0 + (uint32_t)(lo < lo0);
+            uint32_t r = lp_hash32(key_hi, lo, hi) >> (32 - sh);
+            c = (a >> sh) + (uint32_t)((r & sr_mask) < (a & sr_mask));
+        } else {
+            uint32_t inc = mode == LP_RNE ? half - 1 + ((a >> sh) & 1u)
+                         : mode == LP_RNA ? half
+                         : mode == LP_RU ? low & (s - 1u)
+                         : mode == LP_RD ? low & (0u - s) : 0;
+            c = (a + inc) >> sh;
+            if (mode == LP_RO)
+                c |= (uint32_t)((a & low) != 0);
+        }
         c = sat && c > maxc ? maxc : c;
         c = c < minn ? 0 : c;
         c |= s << k->sign_shift;
@@ -273,7 +295,7 @@ LP_INLINE void narrow32(const uint32_t *c, int64_t n, void *out, int size)
 LP_INLINE uint32_t run32_mode(const lp_k32 *k, int shift, int mode,
                               int in_type, const void *in, int64_t n,
                               const double *scale, void *out, int size,
-                              uint64_t key, int64_t index0, int rbits)
+                              uint64_t key, int64_t index0)
 {
     uint32_t buf[BLOCK32];
     uint32_t err = 0;
@@ -287,11 +309,10 @@ LP_INLINE uint32_t run32_mode(const lp_k32 *k, int shift, int mode,
         else
             widen32(in_type, (const char *)in + start * isize, m, scale,
                     buf);
-        if (shift && mode != LP_SR)
-            shift32_block(k, mode, src, buf, m);
+        if (shift)
+            shift32_block(k, mode, src, buf, m, key, index0 + start);
         else
-            err |= round32_block(k, mode, src, buf, m, key, index0 + start,
-                                 rbits);
+            err |= round32_block(k, mode, src, buf, m, key, index0 + start);
         narrow32(buf, m, (char *)out + start * size, size);
     }
     return err;
@@ -310,29 +331,28 @@ static int run32(const lp_k32 *k, int shift, const lp_opts *o,
                  void *out, int size, int64_t index0)
 {
     const uint64_t key = lp_mix64(o->seed);
-    const int rb = o->rbits;
     switch (o->rounding) {
     case LP_RNE:
         return (int)run32_mode(k, shift, LP_RNE, in_type, in, n, scale, out, size,
-                               key, index0, rb);
+                               key, index0);
     case LP_RNA:
         return (int)run32_mode(k, shift, LP_RNA, in_type, in, n, scale, out, size,
-                               key, index0, rb);
+                               key, index0);
     case LP_RZ:
         return (int)run32_mode(k, shift, LP_RZ, in_type, in, n, scale, out, size,
-                               key, index0, rb);
+                               key, index0);
     case LP_RU:
         return (int)run32_mode(k, shift, LP_RU, in_type, in, n, scale, out, size,
-                               key, index0, rb);
+                               key, index0);
     case LP_RD:
         return (int)run32_mode(k, shift, LP_RD, in_type, in, n, scale, out, size,
-                               key, index0, rb);
+                               key, index0);
     case LP_RO:
         return (int)run32_mode(k, shift, LP_RO, in_type, in, n, scale, out, size,
-                               key, index0, rb);
+                               key, index0);
     default:
         return (int)run32_mode(k, shift, LP_SR, in_type, in, n, scale, out, size,
-                               key, index0, rb);
+                               key, index0);
     }
 }
 

@@ -31,12 +31,35 @@ LP_INLINE uint64_t lp_mix64(uint64_t z)
     return z ^ (z >> 31);
 }
 
-/* The stochastic-rounding generator: the splitmix64 stream keyed by
- * mix(seed), read at position index + 1.  Depends on nothing but
- * (seed, index), so every chunking, thread count and backend agree. */
+/* 32 random bits for element index = hi:lo (two 32-bit words): a Weyl
+ * step over lo, hi mixed in, and the murmur3 finaliser, keyed by k.
+ * Only 32-bit multiplies, so a loop over elements vectorises. */
+LP_INLINE uint32_t lp_hash32(uint32_t k, uint32_t lo, uint32_t hi)
+{
+    uint32_t x = lo * 0x9E3779B9u + k;
+    x ^= hi * 0x85EBCA77u;
+    x ^= x >> 16;
+    x *= 0x85EBCA6Bu;
+    x ^= x >> 13;
+    x *= 0xC2B2AE35u;
+    x ^= x >> 16;
+    return x;
+}
+
+/* The stochastic-rounding generator: 64 bits for element hi:lo, the high
+ * and low words hashed under the two halves of key = mix64(seed).  It
+ * depends on nothing but (seed, index), so every chunking, thread count
+ * and backend agree. */
+LP_INLINE uint64_t lp_random_words(uint64_t key, uint32_t lo, uint32_t hi)
+{
+    return ((uint64_t)lp_hash32((uint32_t)(key >> 32), lo, hi) << 32)
+           | lp_hash32((uint32_t)key, lo, hi);
+}
+
 LP_INLINE uint64_t lp_random_keyed(uint64_t key, int64_t index)
 {
-    return lp_mix64(key + ((uint64_t)index + 1) * 0x9E3779B97F4A7C15ULL);
+    return lp_random_words(key, (uint32_t)index,
+                           (uint32_t)((uint64_t)index >> 32));
 }
 
 LP_INLINE int lp_clz64(uint64_t x)
@@ -314,6 +337,8 @@ typedef struct {
     uint32_t zero_in[2];  /* result of a zero input by sign                 */
     uint32_t err_zero;    /* LP_ERR_ZERO when there is neither zero nor NaN */
     uint32_t err_neg_inf; /* LP_ERR_NEGATIVE for -inf into unsigned         */
+    uint32_t sr_mask_hi;  /* stochastic: the top rbits bits of a 64-bit     */
+    uint32_t sr_mask_lo;  /*   number, as two words                         */
 } lp_k32;
 
 /* Fills k for (f, o); returns 0 when the float32 core does not apply. */
@@ -347,6 +372,10 @@ LP_INLINE int lp_k32_init(lp_k32 *k, const lp_format *f, const lp_opts *o)
         k->zero_in[s] = (uint32_t)lp_zero(f, s && f->is_signed, &err);
         k->err_zero = (uint32_t)err;
     }
+    k->sr_mask_hi = o->rbits >= 32 ? 0xFFFFFFFFu
+                                   : ~(0xFFFFFFFFu >> o->rbits);
+    k->sr_mask_lo = o->rbits >= 64 ? 0xFFFFFFFFu
+                  : o->rbits <= 32 ? 0 : ~(0xFFFFFFFFu >> (o->rbits - 32));
     k->nan_res = (uint32_t)lp_round_nan(f, &e1);
     k->err_nan = (uint32_t)e1;
     return 1;
@@ -382,9 +411,11 @@ LP_INLINE uint32_t lp_sel(uint32_t c, uint32_t x, uint32_t y)
 }
 
 /* The float32 core.  mode is a constant at every call site (the compiler
- * makes one loop per mode); rnd is used by LP_SR only.  *err is OR-ed. */
+ * makes one loop per mode); rnd_hi:rnd_lo, the generator's 64 bits, are
+ * used by LP_SR only.  *err is OR-ed. */
 LP_INLINE uint32_t lp_round_f32(const lp_k32 *k, uint32_t u, int mode,
-                                uint64_t rnd, int rbits, uint32_t *err)
+                                uint32_t rnd_hi, uint32_t rnd_lo,
+                                uint32_t *err)
 {
     /* 1. unpack: float32 subnormals count as exponent 1, no hidden bit */
     uint32_t s = u >> 31, a = u & 0x7FFFFFFFu;
@@ -407,14 +438,25 @@ LP_INLINE uint32_t lp_round_f32(const lp_k32 *k, uint32_t u, int mode,
     /* 3. round */
     uint32_t inc;
     if (mode == LP_SR) {
-        uint64_t d;
-        if (shift_t == 0)
-            d = 0;
-        else if (shift_t <= 64)
-            d = (uint64_t)(shift_t < 32 ? rem : sig) << (64 - shift_t);
-        else
-            d = shift_t - 64 < 32 ? (uint64_t)(sig >> (shift_t - 64)) : 0;
-        inc = (rnd >> (64 - rbits)) < (d >> (64 - rbits));
+        /* d = floor(dropped fraction x 2^64) in two words; shift_t >= 1
+         * whenever anything is dropped.  p = 64 - shift_t places the
+         * dropped bits: e4m3fn, 1.3f: shift_t = 20, d = rem << 44. */
+        uint32_t low_bits = lp_sel((uint32_t)(shift_t < 32), rem, sig);
+        uint32_t p = 64 - shift_t;                 /* wraps when > 64 */
+        uint32_t in_a = (uint32_t)(shift_t - 1 < 32);   /* p in [32, 63] */
+        uint32_t in_b = (uint32_t)(shift_t - 33 < 32);  /* p in [0, 31]  */
+        uint32_t in_c = (uint32_t)(shift_t > 64);
+        uint32_t c_sh = shift_t - 64 < 31 ? shift_t - 64 : 31;
+        uint32_t dh_a = low_bits << ((p - 32) & 31);
+        uint32_t dh_b = (low_bits >> ((32 - p) & 31)) & (0u - (uint32_t)(p != 0));
+        uint32_t dh = lp_sel(in_a, dh_a, lp_sel(in_b, dh_b, 0));
+        uint32_t dl = lp_sel(in_b, low_bits << (p & 31),
+                             lp_sel(in_c, sig >> c_sh, 0));
+        /* compare the top rbits bits of r and d */
+        uint32_t rh = rnd_hi & k->sr_mask_hi, rl = rnd_lo & k->sr_mask_lo;
+        dh &= k->sr_mask_hi;
+        dl &= k->sr_mask_lo;
+        inc = (uint32_t)(rh < dh) | ((uint32_t)(rh == dh) & (uint32_t)(rl < dl));
     } else {
         inc = lp_inc32(mode, s, m & 1u, code0, rem, half);
     }

@@ -355,16 +355,35 @@ def ref_mix(z):
     return z ^ (z >> 31)
 
 
+def ref_fmix32(x):
+    """MurmurHash3's 32-bit finaliser (mod 2^32)."""
+    x &= 0xFFFFFFFF
+    x ^= x >> 16
+    x = (x * 0x85EBCA6B) & 0xFFFFFFFF
+    x ^= x >> 13
+    x = (x * 0xC2B2AE35) & 0xFFFFFFFF
+    return x ^ (x >> 16)
+
+
+def ref_hash32(key, index):
+    """32 random bits for ``index`` (mod 2^64) under a 32-bit ``key``: a
+    Weyl step over the low word, the high word mixed in, then fmix32."""
+    index &= _MASK64
+    x = ((index & 0xFFFFFFFF) * 0x9E3779B9 + key) & 0xFFFFFFFF
+    x ^= ((index >> 32) * 0x85EBCA77) & 0xFFFFFFFF
+    return ref_fmix32(x)
+
+
 def ref_random(seed, index):
     """64-bit random integer for element ``index`` under ``seed``.
 
-    ``mix(mix(seed) + (index + 1) * 0x9E3779B97F4A7C15)`` mod 2^64: the
-    ``index``-th output of a SplitMix64 stream started at ``mix(seed)``, so
-    every element can be drawn independently.  seed and index are taken
-    mod 2^64.
+    With ``key = mix(seed)`` (SplitMix64 finaliser), the high word is
+    ``hash32(key >> 32, index)`` and the low word ``hash32(key mod 2^32,
+    index)``.  seed and index are taken mod 2^64.
     """
-    state = (ref_mix(seed & _MASK64) + ((index + 1) & _MASK64) * 0x9E3779B97F4A7C15) & _MASK64
-    return ref_mix(state)
+    key = ref_mix(seed & _MASK64)
+    return (ref_hash32(key >> 32, index) << 32) | ref_hash32(
+        key & 0xFFFFFFFF, index)
 
 
 # ---------------------------------------------------------------------------

@@ -44,3 +44,26 @@ def test_fast_paths_equal_core(name, mode, saturate, subnormals):
         xs = x / np.float32(s)
     core_s, _ = encode_core(xs, f, **kw)
     assert_codes_equal(lp.encode(x, f, scale=s, **kw), core_s, f)
+
+
+@pytest.mark.parametrize("rbits", [1, 3, 7, 8, 16, 23, 31, 32, 33, 40, 63])
+@pytest.mark.parametrize("name", ["bfloat16", "tfloat32", "float16",
+                                  "float8_e4m3fn", "float4_e2m1fn"])
+def test_stochastic_rbits_fast_paths_equal_core(name, rbits):
+    f = lp.get_format(name)
+    x = X32[~np.isnan(X32)] if f.nan_code is None else X32
+    kw = dict(rounding="stochastic", seed=3, rbits=rbits)
+    core, _ = encode_core(x, f, **kw)
+    assert_codes_equal(lp.encode(x, f, **kw), core, f)
+    # large flat indices: the index's high word feeds the generator
+    from lowprec._clib import ffi, lib
+    from lowprec.convert import make_opts
+    o = make_opts(f, "stochastic", False, True, 3, rbits, None)
+    a = np.ascontiguousarray(x[:5000])
+    fast = np.empty(a.size, f.code_dtype)
+    slow = np.empty(a.size, f.code_dtype)
+    for fn, out in ((lib.lp_encode, fast), (lib.lp_encode_core, slow)):
+        fn(f.struct, o, lib.LP_F32, ffi.cast("void *", a.ctypes.data),
+           a.size, ffi.NULL, (1 << 32) - 1000,
+           ffi.cast("void *", out.ctypes.data))
+    assert_codes_equal(fast, slow, f)

@@ -735,13 +735,20 @@ def test_random_generator():
     assert [ref.ref_mix(1234567 + k * G) for k in range(1, 6)] == [
         6457827717110365317, 3203168211198807973, 9817491932198370423,
         4593380528125082431, 16408922859458223821]
-    # mix(0) = 0, so seed 0 is the SplitMix64 stream from state 0 (Vigna)
-    assert ref.ref_random(0, 0) == 0xE220A8397B1DCDAF
-    assert ref.ref_random(5, 3) == ref.ref_mix(ref.ref_mix(5) + 4 * G)
+    # MurmurHash3_x86_32 of the empty string is fmix32(seed): published
+    # test vectors for seeds 1 and 0xFFFFFFFF
+    assert ref.ref_fmix32(1) == 0x514E28B7
+    assert ref.ref_fmix32(0xFFFFFFFF) == 0x81F16F39
+    key = ref.ref_mix(5)
+    assert ref.ref_random(5, 3) == (ref.ref_fmix32(
+        (3 * 0x9E3779B9 + (key >> 32)) & 0xFFFFFFFF) << 32) | ref.ref_fmix32(
+        (3 * 0x9E3779B9 + (key & 0xFFFFFFFF)) & 0xFFFFFFFF)
     assert ref.ref_random(5 + (1 << 64), 3) == ref.ref_random(5, 3)
     assert ref.ref_random(5, -1) == ref.ref_random(5, (1 << 64) - 1)
     draws = [ref.ref_random(123, i) for i in range(1000)]
     assert all(0 <= r < 1 << 64 for r in draws) and len(set(draws)) == 1000
+    # the high word of index 2^32 + i differs from index i's
+    assert ref.ref_random(1, 1 << 32) >> 32 != ref.ref_random(1, 0) >> 32
 
 
 def test_array_helpers():
