@@ -64,13 +64,16 @@ static void gather16_f64(const double *lut, const uint16_t *c, int64_t n,
         out[i] = lut[c[i]];
 }
 
-/* bfloat16 codes are the top half of float32. */
+/* bfloat16 codes are the top half of float32 (NaNs made canonical, as
+ * everywhere in decode). */
 LP_CLONES
 static void bf16_f32(const uint16_t *c, int64_t n, float *out)
 {
     uint32_t *o = (uint32_t *)out;
-    for (int64_t i = 0; i < n; i++)
-        o[i] = (uint32_t)c[i] << 16;
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t u = (uint32_t)c[i] << 16;
+        o[i] = (u & 0x7FFFFFFFu) > 0x7F800000u ? 0x7FC00000u : u;  /* NaN */
+    }
 }
 
 /* ---- float32 output by arithmetic ---------------------------------------
@@ -173,17 +176,17 @@ void lp_decode(const lp_format *f, const void *codes, int64_t n,
     if (n <= 0)
         return;
 
-    lp_d32 d;
-    if (out_type == LP_F32 && d32_init(&d, f)) {
-        d32_run(&d, codes, size, n, scale, (float *)out);
-        return;
-    }
-
     /* bfloat16 into float32, unscaled: a shift. */
     if (!is_int && size == 2 && f->ebits == 8 && f->mbits == 7
         && f->bias == 127 && f->nans == LP_NANS_IEEE && f->infs
         && f->subnormals && f->is_signed && !scale && out_type == LP_F32) {
         bf16_f32((const uint16_t *)codes, n, (float *)out);
+        return;
+    }
+
+    lp_d32 d;
+    if (out_type == LP_F32 && d32_init(&d, f)) {
+        d32_run(&d, codes, size, n, scale, (float *)out);
         return;
     }
 

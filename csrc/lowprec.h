@@ -164,6 +164,113 @@ void lp_decode(const lp_format *f, const void *codes, int64_t n,
                int out_type, const double *scale, int64_t zero_point,
                void *out);
 
+/* ---- matrix multiply (matmul.c) ---- */
+
+/* Matrices are row-major and contiguous.  Each kernel computes the output
+ * rows [row0, row1) only, so callers split rows over threads; the bits do
+ * not depend on the split, the ISA or the blocking.  isa: enum lp_isa
+ * (LP_ISA_AUTO picks the best available).  Kernels returning int give 0,
+ * or -1 when memory ran out. */
+enum lp_isa { LP_ISA_AUTO = -1, LP_ISA_GENERIC = 0, LP_ISA_AVX2 = 1,
+              LP_ISA_AVX512 = 2 };
+
+/* The ISA a kernel will use for a request (the best available for
+ * LP_ISA_AUTO or a request above it). */
+int lp_matmul_isa(int requested);
+
+/* B (k x n; element size es: 4 float, 8 double) packed for the kernels
+ * of ISA isa and K-blocks of bk (0: one block), in column panels of the
+ * micro-tile width: lp_gemm_panels(es, isa, n) panels, and
+ * lp_gemm_pack_size(es, isa, k, n) elements in all.  lp_gemm_pack_b packs
+ * panels [jp0, jp1) (threads split panels).  With lut (es-typed values of
+ * the 256 byte codes; NULL for none), b holds uint8 codes decoded through
+ * it as they are packed; the same for a and alut in the products below. */
+int64_t lp_gemm_panels(int es, int isa, int64_t n);
+int64_t lp_gemm_pack_size(int es, int isa, int64_t k, int64_t n);
+void lp_gemm_pack_b(int es, int isa, const void *b, const void *lut,
+                    int64_t k, int64_t n, int64_t bk, void *bp, int64_t jp0,
+                    int64_t jp1);
+
+/* Scaled float32 product with K-blocks of bk (bk divides k; nb = k / bk;
+ * 0: one block), B packed by lp_gemm_pack_b(4, isa, ..., bk, ...):
+ * for every block b, p = the fused multiply-add chain
+ * p = fmaf(a[i,k], b[k,j], p) from p = +0 over the block's k in order;
+ * t = R32(p * R32(as[i*nb + b] * bs[b*n + j])); c = t for b = 0, else
+ * R32(c + t).  IEEE 754 float32 arithmetic throughout (NaN, inf). */
+int lp_gemm_f32(const void *a, const float *alut, const float *bp,
+                int64_t m, int64_t n, int64_t k, int64_t bk, const float *as,
+                const float *bs, float *c, int64_t row0, int64_t row1,
+                int isa);
+
+/* The same in float64 (B packed by lp_gemm_pack_b(8, ...)): p is the
+ * float64 sum of the block's products in an unspecified order, rounded to
+ * float32 before the epilogue.  Exact when the caller guarantees that every
+ * partial sum is representable.  With as == NULL: raw, c is float64 m x n
+ * = a * b (one block: pack with bk = 0). */
+int lp_gemm_f64(const void *a, const double *alut, const double *bp,
+                int64_t m, int64_t n, int64_t k, int64_t bk, const float *as,
+                const float *bs, void *c, int64_t row0, int64_t row1,
+                int isa);
+
+/* Exact products of sliced operands in one pass: a (m x k) and b (k x n,
+ * packed by lp_gemm_pack_b(8, isa, ..., bk, ...)) hold, for every block,
+ * sub sub-blocks of bk steps whose float64 sums are exact multiples of
+ * 2^(ua[i] + ub[j]) below 2^(ua[i] + ub[j] + 114); each is added exactly
+ * into a pair of int64 (at most 2^11 sub-blocks a block), and after the
+ * block's last one the total is rounded once to float32 and scaled as
+ * lp_gemm_f64 does (nb = k / (bk * sub) blocks; as m x nb, bs nb x n). */
+int lp_gemm_f64_exact(const double *a, const double *bp, int64_t m,
+                      int64_t n, int64_t k, int64_t bk, int64_t sub,
+                      const int32_t *ua, const int32_t *ub, const float *as,
+                      const float *bs, float *c, int64_t row0, int64_t row1,
+                      int isa);
+
+/* Ranges of the lines (axis 1: rows, axis 0: columns) [l0, l1) of x
+ * (rows x cols, finite): top = the largest binade floor(log2|v|) and q the
+ * smallest quantum exponent max(binade, emin) - mbits over the non-zero
+ * entries (integer formats: emin = mbits = 2^20 gives q = 0); INT32_MIN and
+ * INT32_MAX for lines without one.  lp_slice splits x (rows [r0, r1)) into
+ * nslices slices of w bits below each line's top t: slice s, at
+ * out + s*rows*cols, holds the bits of weight [2^(t+1-(s+1)w),
+ * 2^(t+1-sw)); the slices sum to x exactly when nslices*w covers t - q. */
+void lp_line_ranges(const double *x, int64_t rows, int64_t cols, int axis,
+                    int32_t emin, int32_t mbits, int32_t *top, int32_t *q,
+                    int64_t l0, int64_t l1);
+void lp_slice(const double *x, int64_t rows, int64_t cols, int axis,
+              const int32_t *top, int32_t w, int32_t nslices, double *out,
+              int64_t r0, int64_t r1);
+
+/* out[i*n+j] = R32(exact sum over kk in [k0, k1) of a[i*k+kk] * bt[j*k+kk])
+ * (bt is b transposed, n x k), exact zero as +0.  Finite operands whose
+ * products are multiples of 2^lo; nlimbs 32-bit digits hold the sum.
+ * Returns 1 when a product was not finite or did not fit (then skipped). */
+int lp_exact_dot(const double *a, const double *bt, int64_t m, int64_t n,
+                 int64_t k, int64_t k0, int64_t k1, int32_t lo, int32_t nlimbs,
+                 float *out, int64_t row0, int64_t row1);
+
+/* Sequential accumulation in float format f: acc = +0, then for kk in
+ * [k0, k1): acc = round_f(acc + a[i*k+kk] * bt[j*k+kk]), the product exact
+ * and the exact sum rounded once with policy o (IEEE 754 signs of exact
+ * zero sums; NaN and inf as lp_round).  Stochastic rounding uses element
+ * index index0 + (i*n + j)*k + kk.  out: the final acc values (exact in
+ * float64).  Returns enum lp_error flags, or -1. */
+int lp_accumulate(const lp_format *f, const lp_opts *o, const double *a,
+                  const double *bt, int64_t m, int64_t n, int64_t k,
+                  int64_t k0, int64_t k1, int64_t index0, double *out,
+                  int64_t row0, int64_t row1);
+
+/* int32 c = a * b, wrapping modulo 2^32: a (m x k) and b (k x n) are int8,
+ * or uint8 when *_unsigned. */
+int lp_gemm_i32(const void *a, int a_unsigned, const void *b, int b_unsigned,
+                int64_t m, int64_t n, int64_t k, int32_t *c, int64_t row0,
+                int64_t row1, int isa);
+
+/* Block epilogue: c = t for blk == 0 else R32(c + t), with
+ * t = R32(p * R32(as[i*nb + blk] * bs[blk*n + j])). */
+void lp_scale_acc(const float *p, const float *as, const float *bs,
+                  int64_t n, int64_t nb, int64_t blk, float *c, int64_t row0,
+                  int64_t row1);
+
 /* LP_CDEF_END */
 
 #ifdef __cplusplus

@@ -9,6 +9,7 @@ import os as _os
 
 from .formats import Format, FloatFormat, IntFormat, formats, get_format
 from .convert import encode, decode, quantize, pack, unpack
+from .matmul import scaled_matmul, Accumulator, int_matmul, requantize
 
 __version__ = "0.1.0"
 
@@ -28,6 +29,15 @@ def get_library() -> str:
     return _os.path.join(_HERE, "liblowprec.so")
 
 
+def __getattr__(name):
+    # lowprec.jit needs Numba; import it on first use, not with lowprec.
+    if name == "jit":
+        import importlib
+        return importlib.import_module(".jit", __name__)
+    raise AttributeError(f"module 'lowprec' has no attribute {name!r}")
+
+
 __all__ = ["Format", "FloatFormat", "IntFormat", "formats", "get_format",
-           "encode", "decode", "quantize", "pack", "unpack", "get_include",
+           "encode", "decode", "quantize", "pack", "unpack", "scaled_matmul",
+           "Accumulator", "int_matmul", "requantize", "jit", "get_include",
            "get_library"]
