@@ -209,8 +209,9 @@ LP_INLINE int64_t lp_round_float(const lp_format *f, const lp_opts *o,
      *    the field (q + mb + bias) lands one above base's field:
      *    e4m3fn 1.75 x 2^8: q = 5, m = 0b1110, base = (5+3+7-1) << 3 = 112,
      *    code = 112 + 14 = 126 = 0b0_1111_110.  Subnormals (q at emin,
-     *    m < 2^mb) have base 0 and code = m. */
-    int64_t base = (int64_t)(q + mb + f->bias - 1) << mb;
+     *    m < 2^mb) have base 0 and code = m.  (Without subnormals base can
+ *    be -2^mb: a multiplication, as shifting a negative is undefined.) */
+    int64_t base = (int64_t)(q + mb + f->bias - 1) * ((int64_t)1 << mb);
     int64_t code0 = base + (int64_t)m;
 
     /* 3. round */

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import ml_dtypes
@@ -397,11 +398,11 @@ def decode(codes, fmt, *, dtype=np.float32, scale=None, zero_point=None,
     if dtype in (np.float32, np.float64) and zp_array is None \
             and not isinstance(s, np.ndarray):
         res = _result(out, c.shape, dtype)
-        _decode_c(fmt, c, res, s, zp_scalar)
+        _decode_any(backend, fmt, c, res, s, zp_scalar)
         return _deliver(res, out)
     # General: exact values in float64, exact product, one rounding.
     v = np.empty(c.shape, np.float64)
-    _decode_c(fmt, c, v, None, zp_scalar)
+    _decode_any(backend, fmt, c, v, None, zp_scalar)
     if zp_array is not None:
         v -= zp_array
     if s is not None:
@@ -417,6 +418,15 @@ def _round_to_dtype(v64, dtype):
         return v64.astype(np.float32)
     name = "float16" if dtype == np.float16 else "bfloat16"
     return encode(v64, name).view(dtype)
+
+
+def _decode_any(backend, fmt, c, res, scale, zp):
+    """decode's kernel: Numba for backend="numba", else C ("auto" too: the
+    two are within noise of each other, see docs/numba.md)."""
+    if backend == "numba":
+        from . import _numba_backend
+        return _numba_backend.decode(fmt, c, res, scale, zp)
+    return _decode_c(fmt, c, res, scale, zp)
 
 
 def _decode_c(fmt, c, res, scale, zp):
@@ -471,7 +481,7 @@ def quantize(x, fmt, *, rounding="nearest_even", saturate=False,
                                zero_point=zero_point, backend=backend), out)
     res = _result(out, a.shape, a.dtype)
     if a.size:
-        if _use_numba(backend, fmt, opts, in_type, a.size):
+        if _use_numba(backend, fmt, opts, in_type, a.size, "quantize"):
             from . import _numba_backend
             err = _numba_backend.quantize(fmt, a, in_type, opts, s, res)
         else:
@@ -492,10 +502,19 @@ def quantize(x, fmt, *, rounding="nearest_even", saturate=False,
 
 # -- backends ----------------------------------------------------------------
 
-def _use_numba(backend, fmt, opts, in_type, n):
+def _use_numba(backend, fmt, opts, in_type, n, op="encode"):
+    """Numba for backend="numba"; for "auto", where it is measurably faster
+    and costs nothing up front: the element-by-element path (float64 and
+    integer inputs; integer formats and E8M0 from any input) on large
+    arrays, once Numba is imported and its kernel for the call is
+    compiled (in this process or in Numba's disk cache).  C everywhere
+    else: its float32 / shift / F16C paths are as fast.  docs/numba.md."""
     if backend == "numba":
         return True
-    return False
+    if backend == "c" or n < (1 << 18) or "numba" not in sys.modules:
+        return False
+    from . import _numba_backend
+    return _numba_backend.auto_prefers(fmt, opts, in_type, op)
 
 
 def _is_device_array(x):

@@ -1,0 +1,281 @@
+"""lowprec.jit: the rounding core as Numba scalar functions for your kernels.
+
+::
+
+    import numba
+    import lowprec as lp
+    import lowprec.jit
+
+    enc = lp.jit.encoder("e4m3", rounding="nearest_even", saturate=True)
+    q = lp.jit.quantizer("bfloat16", rounding="toward_zero")
+
+    @numba.njit
+    def mine(x, out):
+        for i in range(x.size):
+            out[i] = enc(x[i])        # inlined: no Python, no call
+
+Each factory checks its arguments (raising ``ValueError`` / ``TypeError``
+at build time, as ``lp.encode`` would) and returns a ``numba.njit``
+function in which the format and the policies are compile-time constants
+and whose body LLVM inlines into the caller.  The same object can be
+called from ``numba.cuda.jit`` kernels (Numba compiles it as a device
+function), from ``@numba.njit`` code, and from Python (slowly: one
+dispatch per call).  Bits are those of ``lp.encode`` / ``lp.quantize`` /
+``lp.decode`` with the same arguments.
+
+Scalar inputs: float32, float64 or integers (which round exactly, as float64
+in ``lp.encode``).  Scaling divides in the input's own precision (float32
+inputs by the float32 scale).
+
+Stochastic rounding (``rounding="stochastic"``): the function takes
+``(x, seed, index)`` and draws the same bits as ``lp.encode(..., seed=seed)``
+gives the element of flat index ``index``.
+
+Errors inside compiled code cannot raise.  Where ``lp.encode`` raises
+(a NaN into a format without NaN: FP4, FP6, integers; a negative value
+that does not round to 0 into an unsigned float format such as E8M0; a zero
+into a format with neither zero nor NaN), the scalar encoder returns code 0
+(quantizer: the value of code 0).  Build with ``with_flags=True`` to get
+``(code, err)`` instead, err the OR of ``ERR_NAN`` (1), ``ERR_NEGATIVE``
+(2) and ``ERR_ZERO`` (4), 0 when the result is valid.
+"""
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from . import _numba_core as core
+from ._numba_backend import k32
+from .convert import check_rounding
+from .formats import IntFormat, get_format
+
+__all__ = ["encoder", "quantizer", "decoder", "ERR_NAN", "ERR_NEGATIVE",
+           "ERR_ZERO"]
+
+ERR_NAN = core.ERR_NAN
+ERR_NEGATIVE = core.ERR_NEGATIVE
+ERR_ZERO = core.ERR_ZERO
+
+# The returned functions: compiled on first use, inlined by LLVM into the
+# caller (alwaysinline), nopython.  Not cached on disk: each is a closure
+# over its constants, compiled into the caller, which may itself be
+# cache=True.
+_scalar = numba.njit(forceinline=True)
+
+
+class _Spec:
+    """Checked arguments of a factory, as the constants of the core."""
+
+    def __init__(self, fmt, rounding, saturate, subnormals, scale,
+                 zero_point, rbits):
+        self.fmt = fmt = get_format(fmt)
+        self.label = fmt.name or repr(fmt)
+        self.mode = check_rounding(rounding)
+        if rbits is None:
+            rbits = 64
+        if not isinstance(rbits, (int, np.integer)) or \
+                isinstance(rbits, bool) or not 1 <= rbits <= 64:
+            raise ValueError(f"rbits must be an integer in 1..64, got "
+                             f"{rbits!r}")
+        zp = 0
+        if zero_point is not None:
+            if not isinstance(fmt, IntFormat):
+                raise ValueError(f"zero_point applies to integer formats "
+                                 f"only, not {self.label}")
+            if not isinstance(zero_point, (int, np.integer)) or \
+                    isinstance(zero_point, bool):
+                raise TypeError(f"zero_point must be an integer, got "
+                                f"{zero_point!r}")
+            zp = int(zero_point)
+            if abs(zp) > (1 << 16):
+                raise ValueError(f"zero_point {zp} is out of range for "
+                                 f"{self.label}")
+        self.zp = zp
+        self.has_scale, self.s32, self.s64 = _check_scale(scale)
+        self.F = core.format_params(fmt)
+        self.O = core.opts_params(self.mode, saturate, subnormals, rbits, zp)
+        self.use32, self.K = k32(self.F, self.O)
+        self.stochastic = self.mode == core.SR
+
+    def name(self, what):
+        base = self.fmt.name or "format"
+        return f"{what}_{base}".replace("-", "_")
+
+
+def _check_scale(scale):
+    """(has_scale, s32, s64).  The scale must be finite and > 0 in both
+    precisions (a scalar function serves float32 and float64 inputs)."""
+    if scale is None:
+        return False, np.float32(1.0), 1.0
+    if isinstance(scale, (bool, np.bool_)) or not isinstance(
+            scale, (int, float, np.integer, np.floating)):
+        raise TypeError(f"scale must be a real number, got {scale!r}")
+    s64 = float(scale)
+    with np.errstate(over="ignore"):
+        s32 = np.float32(s64)
+    if not (math.isfinite(s64) and s64 > 0 and np.isfinite(s32)
+            and s32 > 0):
+        raise ValueError(f"scale must be finite and > 0 in float32 and "
+                         f"float64; got {scale!r}")
+    return True, s32, s64
+
+
+def _finish(fn, spec, what, doc):
+    fn.__name__ = fn.__qualname__ = spec.name(what)
+    fn.__doc__ = doc
+    return _scalar(fn)
+
+
+# -- the core with the constants as plain types ------------------------------
+#
+# The factories' constants (F, O, flags) are frozen into each returned
+# function, where Numba types them as literals; passed on as such, the
+# core would compile anew for every format.  These wrappers hand the core
+# plain int64 tuples and bools (LLVM still sees constants), so the core
+# compiled once (and cached on disk) serves every encoder.
+
+@_scalar
+def _encode_scalar(F, O, K, use32, x, has_scale, s32, s64, key, index):
+    return core.encode_scalar(core.int64_tuple(F), core.int64_tuple(O), K,
+                              bool(use32), x, bool(has_scale), s32, s64,
+                              key, np.int64(index))
+
+
+@_scalar
+def _decode_value(F, code, zp, has_scale, s):
+    return core.decode_value(core.int64_tuple(F), code, np.int64(zp),
+                             bool(has_scale), np.float64(s))
+
+
+# -- helpers typed by the input --------------------------------------------
+
+def _decode_scale(x, s32, s64):
+    """The scale quantize multiplies by: s32 (widened) for float32 inputs,
+    s64 otherwise (decode.c takes the scale in the output's precision)."""
+    raise NotImplementedError
+
+
+@numba.extending.overload(_decode_scale, jit_options={"forceinline": True})
+def _decode_scale_overload(x, s32, s64):
+    if x == numba.types.float32:
+        return lambda x, s32, s64: np.float64(s32)
+    return lambda x, s32, s64: s64
+
+
+def _like(x, v):
+    """v (float64) rounded once to x's type: float32 for float32 inputs,
+    else float64."""
+    raise NotImplementedError
+
+
+@numba.extending.overload(_like, jit_options={"forceinline": True})
+def _like_overload(x, v):
+    if x == numba.types.float32:
+        return lambda x, v: np.float32(v)
+    return lambda x, v: np.float64(v)
+
+
+# -- factories -------------------------------------------------------------
+
+def encoder(fmt, rounding="nearest_even", saturate=False, subnormals=True,
+            scale=None, *, zero_point=None, rbits=None, with_flags=False):
+    """A Numba scalar function x -> code of fmt (fmt.code_dtype), the bits
+    of ``lp.encode(x, fmt, ...)``.  Stochastic rounding: (x, seed, index).
+    with_flags: returns (code, err) (see the module docstring)."""
+    sp = _Spec(fmt, rounding, saturate, subnormals, scale, zero_point, rbits)
+    F, O, K, use32 = sp.F, sp.O, sp.K, sp.use32
+    hs, s32, s64 = sp.has_scale, sp.s32, sp.s64
+    ctype = sp.fmt.code_dtype.type
+    scalar = _encode_scalar
+    mix = core.lp_mix64
+    if sp.stochastic and with_flags:
+        def enc(x, seed, index):
+            code, err = scalar(F, O, K, use32, x, hs, s32, s64,
+                               mix(np.uint64(seed)), index)
+            return ctype(code), err
+    elif sp.stochastic:
+        def enc(x, seed, index):
+            code, err = scalar(F, O, K, use32, x, hs, s32, s64,
+                               mix(np.uint64(seed)), index)
+            return ctype(code)
+    elif with_flags:
+        def enc(x):
+            code, err = scalar(F, O, K, use32, x, hs, s32, s64,
+                               np.uint64(0), 0)
+            return ctype(code), err
+    else:
+        def enc(x):
+            code, err = scalar(F, O, K, use32, x, hs, s32, s64,
+                               np.uint64(0), 0)
+            return ctype(code)
+    args = "x, seed, index" if sp.stochastic else "x"
+    return _finish(enc, sp, "encode", f"""{sp.name('encode')}({args}):
+    the code of x in {sp.label} ({sp.fmt.code_dtype.name}), rounding
+    {rounding!r}{', with error flags' if with_flags else ''}
+    (lowprec.jit.encoder).""")
+
+
+def quantizer(fmt, rounding="nearest_even", saturate=False, subnormals=True,
+              scale=None, *, zero_point=None, rbits=None, with_flags=False):
+    """A Numba scalar function x -> decode(encode(x)) in x's type (float32
+    for float32 inputs, else float64), the bits of ``lp.quantize``.
+    Stochastic rounding: (x, seed, index).  with_flags: (value, err)."""
+    sp = _Spec(fmt, rounding, saturate, subnormals, scale, zero_point, rbits)
+    F, O, K, use32 = sp.F, sp.O, sp.K, sp.use32
+    hs, s32, s64, zp = sp.has_scale, sp.s32, sp.s64, sp.zp
+    scalar = _encode_scalar
+    value = _decode_value
+    mix = core.lp_mix64
+    if sp.stochastic:
+        def q(x, seed, index):
+            code, err = scalar(F, O, K, use32, x, hs, s32, s64,
+                               mix(np.uint64(seed)), index)
+            return _like(x, value(F, code, zp, hs,
+                                  _decode_scale(x, s32, s64))), err
+    else:
+        def q(x):
+            code, err = scalar(F, O, K, use32, x, hs, s32, s64,
+                               np.uint64(0), 0)
+            return _like(x, value(F, code, zp, hs,
+                                  _decode_scale(x, s32, s64))), err
+    inner = _scalar(q)
+    if sp.stochastic and with_flags:
+        def quant(x, seed, index):
+            return inner(x, seed, index)
+    elif sp.stochastic:
+        def quant(x, seed, index):
+            return inner(x, seed, index)[0]
+    elif with_flags:
+        def quant(x):
+            return inner(x)
+    else:
+        def quant(x):
+            return inner(x)[0]
+    args = "x, seed, index" if sp.stochastic else "x"
+    return _finish(quant, sp, "quantize", f"""{sp.name('quantize')}({args}):
+    x rounded to {sp.label} and back, in x's type, rounding {rounding!r}
+    (lowprec.jit.quantizer).""")
+
+
+def decoder(fmt, dtype=np.float32, scale=None, *, zero_point=None):
+    """A Numba scalar function code -> value in dtype (float32 or float64),
+    the bits of ``lp.decode(codes, fmt, dtype=dtype, scale=scale,
+    zero_point=zero_point)``: the exact value (minus zero_point), times
+    scale, rounded once."""
+    sp = _Spec(fmt, "nearest_even", False, True, scale, zero_point, None)
+    dt = np.dtype(dtype)
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise TypeError(f"lowprec.jit.decoder produces float32 or float64, "
+                        f"not {dt}")
+    F, hs, zp = sp.F, sp.has_scale, sp.zp
+    # decode.c takes the scale in float32 for float32 output
+    s = float(sp.s32) if dt == np.float32 else sp.s64
+    out = dt.type
+    value = _decode_value
+
+    def dec(code):
+        return out(value(F, np.int64(code), zp, hs, s))
+    return _finish(dec, sp, "decode", f"""{sp.name('decode')}(code): the
+    value of a {sp.label} code as {dt.name} (lowprec.jit.decoder).""")
