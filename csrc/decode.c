@@ -10,19 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
-#include "lowprec.h"
+#include "round.h"
 
-/* One copy of each hot loop per instruction set, picked at load time
- * (AVX-512, AVX2, baseline).  -DLP_CLONES= builds a single copy for the
- * compiler's -march (tests/test_isa.py checks each against the library). */
-#ifndef LP_CLONES
-#if defined(__GNUC__) && defined(__x86_64__)
-#define LP_CLONES __attribute__((target_clones("arch=x86-64-v4", \
-                                               "arch=x86-64-v3", "default")))
-#else
-#define LP_CLONES
-#endif
-#endif
 
 /* Code i as an index into a table of 2^nbits entries (integer formats:
  * value - int_min for signed ones). */

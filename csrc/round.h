@@ -23,6 +23,18 @@
 #define LP_INLINE static inline
 #endif
 
+/* One copy of each hot loop per instruction set, picked at load time
+ * (AVX-512, AVX2, baseline).  -DLP_CLONES= builds a single copy for the
+ * compiler's -march (tests/test_isa.py checks each against the library). */
+#ifndef LP_CLONES
+#if defined(__GNUC__) && defined(__x86_64__)
+#define LP_CLONES __attribute__((target_clones("arch=x86-64-v4", \
+                                               "arch=x86-64-v3", "default")))
+#else
+#define LP_CLONES
+#endif
+#endif
+
 /* splitmix64 finaliser. */
 LP_INLINE uint64_t lp_mix64(uint64_t z)
 {
