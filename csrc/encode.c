@@ -42,20 +42,16 @@ LP_INLINE uint64_t f64_bits(double x)
     return u;
 }
 
-/* float16 bits -> float32 bits, exact (every float16 is a float32). */
-LP_INLINE uint32_t f16_to_f32_bits(uint16_t h)
+/* float16 bits -> float32 bits without branches: the exponent and
+ * mantissa moved into float32 position read as 2^(e-127) x 1.m (or a
+ * float32 subnormal for e = 0), then scaled by 2^112 exactly. */
+LP_INLINE uint32_t f16_to_f32_fast(uint32_t h)
 {
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
-    uint32_t field = (h >> 10) & 0x1F, frac = h & 0x3FF;
-    if (field == 0x1F)
-        return sign | 0x7F800000 | (frac << 13);
-    if (field != 0)
-        return sign | ((field + 112) << 23) | (frac << 13);
-    if (frac == 0)
-        return sign;
-    /* subnormal: 0.frac x 2^-14, exact in float32 */
-    float v = (float)frac * (1.0f / 16777216.0f);
-    return sign | f32_bits(v);
+    uint32_t sign = (h & 0x8000u) << 16, em = h & 0x7FFFu;
+    uint32_t v = f32_bits(bits_f32(em << 13) * 0x1p112f);
+    uint32_t special = 0x7F800000u | ((em & 0x3FFu) << 13);
+    uint32_t is_special = 0u - (uint32_t)(em >= 0x7C00u);
+    return sign | (special & is_special) | (v & ~is_special);
 }
 
 LP_INLINE void store_code(void *out, int64_t i, int size, int64_t code)
@@ -97,7 +93,7 @@ LP_INLINE int load_bits(int in_type, const void *in, int64_t i,
         return LP_F32;
     }
     case LP_F16: {
-        uint32_t u = f16_to_f32_bits(((const uint16_t *)in)[i]);
+        uint32_t u = f16_to_f32_fast(((const uint16_t *)in)[i]);
         if (scale)
             u = f32_bits(bits_f32(u) / scale32);
         *bits = u;
@@ -177,18 +173,6 @@ static int encode_general(const lp_format *f, const lp_opts *o, int in_type,
 }
 
 /* ---- float32 path: float32, float16 and bfloat16 inputs -------------- */
-
-/* float16 bits -> float32 bits without branches: the exponent and
- * mantissa moved into float32 position read as 2^(e-127) x 1.m (or a
- * float32 subnormal for e = 0), then scaled by 2^112 exactly. */
-LP_INLINE uint32_t f16_to_f32_fast(uint32_t h)
-{
-    uint32_t sign = (h & 0x8000u) << 16, em = h & 0x7FFFu;
-    uint32_t v = f32_bits(bits_f32(em << 13) * 0x1p112f);
-    uint32_t special = 0x7F800000u | ((em & 0x3FFu) << 13);
-    uint32_t is_special = 0u - (uint32_t)(em >= 0x7C00u);
-    return sign | (special & is_special) | (v & ~is_special);
-}
 
 /* The float32 path works in blocks that stay in L1: widen (and divide by
  * the scale), round, narrow; each step a loop without control flow. */
