@@ -29,6 +29,8 @@ import numpy as np
 
 import lowprec as lp
 from lowprec import matmul as mm
+from lowprec.convert import num_threads
+from lowprec.matmul.integer import _int_matmul
 
 TARGETS = {            # (mode, format) -> least ratio to NumPy float32
     ("fast", None): 0.8,
@@ -71,10 +73,9 @@ def main():
     args = ap.parse_args()
 
     from lowprec._clib import lib
-    mm._ISA = args.isa
     isa = {0: "generic", 1: "AVX2+FMA", 2: "AVX-512"}[
         lib.lp_matmul_isa(args.isa)]
-    print(f"lowprec matmul kernels: {isa}; threads: {mm.num_threads()}; "
+    print(f"lowprec matmul kernels: {isa}; threads: {num_threads()}; "
           f"load average before: {os.getloadavg()[0]:.2f}")
     print(f"{'M=N=K':>6} {'format':>6} {'mode':>6} {'GFLOP/s':>9} "
           f"{'numpy f32':>9} {'ratio':>6} {'target':>7}")
@@ -92,7 +93,7 @@ def main():
             rounds = args.repeat * max(1, (2048 // n) ** 3 // 2)
             for mode in args.modes:
                 def cand():
-                    return lp_scaled(a, b, fmt, mode)
+                    return lp_scaled(a, b, fmt, mode, args.isa)
                 t_mode = float("inf")
                 ratios = []
                 for _ in range(rounds):
@@ -110,8 +111,9 @@ def main():
         if args.accumulator and n == min(args.sizes):
             a, b = lp.encode(x, "e4m3"), lp.encode(y, "e4m3")
             acc = mm.Accumulator("bfloat16")
-            t = best_time(lambda: mm.scaled_matmul(
-                a, b, a_format="e4m3", b_format="e4m3", accumulate=acc), 1)
+            t = best_time(lambda: mm._scaled_matmul(
+                a, b, a_format="e4m3", b_format="e4m3", accumulate=acc,
+                isa=args.isa), 1)
             print(f"{n:>6} {'e4m3':>6} {'acc-bf16':>6} {flop / t / 1e9:>9.1f}"
                   f" {'':>9} {'':>6} (Accumulator('bfloat16'))", flush=True)
     if not args.no_int:
@@ -124,7 +126,8 @@ def main():
             t0 = time.perf_counter()
             i32a @ i32b                    # no BLAS: seconds, timed once
             t_np = time.perf_counter() - t0
-            t_lp = best_time(lambda: mm.int_matmul(ia, ib), args.repeat)
+            t_lp = best_time(lambda: _int_matmul(ia, ib, isa=args.isa),
+                             args.repeat)
             flop = 2.0 * n ** 3
             print(f"{n:>6} {flop / t_lp / 1e9:>17.1f} "
                   f"{flop / t_np / 1e9:>18.2f} {t_np / t_lp:>7.0f}x "
@@ -133,9 +136,10 @@ def main():
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
-def lp_scaled(a, b, fmt, mode):
-    return mm.scaled_matmul(a, b, a_format=fmt, b_format=fmt,
-                            accumulate=mode)
+def lp_scaled(a, b, fmt, mode, isa=-1):
+    """scaled_matmul on the kernels of instruction set isa (-1: best)."""
+    return mm._scaled_matmul(a, b, a_format=fmt, b_format=fmt,
+                             accumulate=mode, isa=isa)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ from hypothesis import given, settings, strategies as st
 
 import lowprec as lp
 from lowprec import matmul as mm
+from lowprec.matmul._values import _has_specials, _source
+from lowprec.matmul.integer import _int_matmul
 from lowprec.reference import ref_decode, ref_encode, ref_random
 
 F32 = lp.get_format("float32")
@@ -272,28 +274,34 @@ def _mm(*args, **kw):
     return mm.scaled_matmul(*args, **kw)
 
 
+def _steered(*args, isa=-1, plan=None, subblocks=None, **kw):
+    """scaled_matmul with the kernels' instruction set, the exact plan and
+    the sliced plan's sub-blocks chosen (the internal entry point)."""
+    return mm._scaled_matmul(*args, isa=isa, plan=plan, subblocks=subblocks,
+                             **kw)
+
+
 # -- every exact plan, ISA and thread count gives the same bits --------------
 
 @pytest.mark.parametrize("plan", ["f32", "f64", "sliced", "dot"])
 @pytest.mark.parametrize("fmt,spread", [("fp4", 3), ("e4m3", 8),
                                         ("bf16", 12), ("fp16", 14)])
-def test_exact_plans(monkeypatch, plan, fmt, spread):
+def test_exact_plans(plan, fmt, spread):
     if plan == "f32" and fmt not in ("fp4",):
         spread = 1          # narrow data so that the float32 plan applies
     rng = np.random.default_rng(3)
     M, K, N = 5, 96, 7
     a = codes_for(fmt, (M, K), rng, spread)
     b = codes_for(fmt, (K, N), rng, spread)
-    monkeypatch.setattr(mm, "_FORCE_PLAN", plan)
-    res = _mm(a, b, a_format=fmt, b_format=fmt, accumulate="exact",
-              a_scale=np.float32(0.75), block=(48,))
+    res = _steered(a, b, a_format=fmt, b_format=fmt, accumulate="exact",
+                   a_scale=np.float32(0.75), block=(48,), plan=plan)
     ones = np.ones((M, 2), np.float32)
     ref = ref_scaled_matmul(a, b, fmt, fmt, ones * np.float32(0.75),
                             np.ones((2, N), np.float32), 48, "exact")
     assert_same_f32(res, ref)
 
 
-def test_exact_wide_range_bf16(monkeypatch):
+def test_exact_wide_range_bf16():
     """bf16 operands over 2^-120..2^100: the sliced plan or the long
     accumulator, against the reference; tiny terms decide ties."""
     rng = np.random.default_rng(11)
@@ -306,9 +314,8 @@ def test_exact_wide_range_bf16(monkeypatch):
     ref = ref_scaled_matmul(a, b, "bf16", "bf16", np.ones((M, 1)),
                             np.ones((1, N)), K, "exact")
     for plan in (None, "sliced", "dot"):
-        monkeypatch.setattr(mm, "_FORCE_PLAN", plan)
-        assert_same_f32(_mm(a, b, a_format="bf16", b_format="bf16",
-                            accumulate="exact"), ref)
+        assert_same_f32(_steered(a, b, a_format="bf16", b_format="bf16",
+                                 accumulate="exact", plan=plan), ref)
 
 
 def exact_int_ref(A64, B64, bk, as_=None, bs=None):
@@ -336,14 +343,12 @@ def exact_int_ref(A64, B64, bk, as_=None, bs=None):
 
 @pytest.mark.parametrize("isa", [0, 1, 2])
 @pytest.mark.parametrize("nch,blocked", [(1, False), (4, False), (2, True)])
-def test_exact_sliced_subblocks(monkeypatch, isa, nch, blocked):
+def test_exact_sliced_subblocks(isa, nch, blocked):
     """Sliced plan with sub-blocks, blocks longer than a K chunk (partial
     sums and exact planes carried across chunks), every ISA."""
     if isa > lp_isa_available():
         pytest.skip("instruction set not available")
-    monkeypatch.setattr(mm, "_ISA", isa)
-    monkeypatch.setattr(mm, "_FORCE_PLAN", "sliced")
-    monkeypatch.setattr(mm, "_FORCE_SUBBLOCKS", nch)
+    steer = dict(isa=isa, plan="sliced", subblocks=nch)
     rng = np.random.default_rng(31 + nch)
     M, K, N = 9, 1280, 10
     a = codes_for("bf16", (M, K), rng, 14)
@@ -353,18 +358,20 @@ def test_exact_sliced_subblocks(monkeypatch, isa, nch, blocked):
     if blocked:
         sa = block_scales(rng, (M, 2))
         sb = block_scales(rng, (2, N))
-        res = _mm(a, b, a_format="bf16", b_format="bf16", accumulate="exact",
-                  a_scale=sa, b_scale=sb, block=(640,))
+        res = _steered(a, b, a_format="bf16", b_format="bf16",
+                       accumulate="exact", a_scale=sa, b_scale=sb,
+                       block=(640,), **steer)
         ref = exact_int_ref(a64, b64, 640, sa, sb)
     else:
-        res = _mm(a, b, a_format="bf16", b_format="bf16", accumulate="exact")
+        res = _steered(a, b, a_format="bf16", b_format="bf16",
+                       accumulate="exact", **steer)
         ref = exact_int_ref(a64, b64, K)
     assert_same_f32(res, ref)
-    monkeypatch.setattr(mm, "_FORCE_PLAN", "dot")
-    assert_same_f32(_mm(a, b, a_format="bf16", b_format="bf16",
-                        accumulate="exact", **(dict(a_scale=sa, b_scale=sb,
-                                                    block=(640,))
-                                               if blocked else {})), ref)
+    steer["plan"] = "dot"
+    assert_same_f32(_steered(a, b, a_format="bf16", b_format="bf16",
+                             accumulate="exact",
+                             **(dict(a_scale=sa, b_scale=sb, block=(640,))
+                                if blocked else {}), **steer), ref)
 
 
 def test_exact_cancellation_and_ties():
@@ -420,25 +427,25 @@ def fp32_numpy(a64, b64):
 
 
 @pytest.mark.parametrize("isa", [0, 1, 2])
-def test_isa_kernels_bit_identical(monkeypatch, isa):
+def test_isa_kernels_bit_identical(isa):
     """Tiles, K chunks and blocks that straddle chunks (K = 1100 > every
     kc; blocks of 550), with M, N not multiples of any tile."""
     if isa > lp_isa_available():
         pytest.skip("instruction set not available")
-    monkeypatch.setattr(mm, "_ISA", isa)
     rng = np.random.default_rng(17)
     M, K, N = 13, 1100, 53
     a = codes_for("e4m3", (M, K), rng, 5)
     b = codes_for("e4m3", (K, N), rng, 5)
     a64 = lp.decode(a, "e4m3", dtype=np.float64)
     b64 = lp.decode(b, "e4m3", dtype=np.float64)
-    res = _mm(a, b, a_format="e4m3", b_format="e4m3", accumulate="fp32")
+    res = _steered(a, b, a_format="e4m3", b_format="e4m3", accumulate="fp32",
+                   isa=isa)
     assert_same_f32(res, fp32_numpy(a64, b64))
     # blocks of 550 with scales: the same chain per block, then epilogue
     sa = block_scales(rng, (M, 2))
     sb = block_scales(rng, (2, N))
-    res = _mm(a, b, a_format="e4m3", b_format="e4m3", accumulate="fp32",
-              a_scale=sa, b_scale=sb, block=(550,))
+    res = _steered(a, b, a_format="e4m3", b_format="e4m3", accumulate="fp32",
+                   a_scale=sa, b_scale=sb, block=(550,), isa=isa)
     p0 = fp32_numpy(a64[:, :550], b64[:550])
     p1 = fp32_numpy(a64[:, 550:], b64[550:])
     ref = p0 * (sa[:, :1] * sb[:1]) + p1 * (sa[:, 1:] * sb[1:])
@@ -448,8 +455,8 @@ def test_isa_kernels_bit_identical(monkeypatch, isa):
     ib = np.round(b64 * 2 ** 9).astype(np.int64)
     exact = (ia @ ib).astype(np.float64) * 2.0 ** -18
     for plan in (None, "f64", "sliced"):
-        monkeypatch.setattr(mm, "_FORCE_PLAN", plan)
-        res = _mm(a, b, a_format="e4m3", b_format="e4m3", accumulate="exact")
+        res = _steered(a, b, a_format="e4m3", b_format="e4m3",
+                       accumulate="exact", isa=isa, plan=plan)
         assert_same_f32(res, exact.astype(np.float32))
     # short blocks (lowprec's kernels on every ISA)
     sa = block_scales(rng, (M, 22))
@@ -462,23 +469,22 @@ def test_isa_kernels_bit_identical(monkeypatch, isa):
         t = p * (sa[:, blk:blk + 1] * sb[blk:blk + 1])
         ref = t if blk == 0 else ref + t
     for plan in ("f64", "sliced"):
-        monkeypatch.setattr(mm, "_FORCE_PLAN", plan)
-        res = _mm(a, b, a_format="e4m3", b_format="e4m3", accumulate="exact",
-                  a_scale=sa, b_scale=sb, block=(50,))
+        res = _steered(a, b, a_format="e4m3", b_format="e4m3",
+                       accumulate="exact", a_scale=sa, b_scale=sb,
+                       block=(50,), isa=isa, plan=plan)
         assert_same_f32(res, ref)
     # fp4: every partial sum exact in float32
     f4a = codes_for("fp4", (M, K), rng, 3)
     f4b = codes_for("fp4", (K, N), rng, 3)
     ja = np.round(lp.decode(f4a, "fp4", dtype=np.float64) * 2).astype(int)
     jb = np.round(lp.decode(f4b, "fp4", dtype=np.float64) * 2).astype(int)
-    monkeypatch.setattr(mm, "_FORCE_PLAN", None)
-    assert_same_f32(_mm(f4a, f4b, a_format="fp4", b_format="fp4",
-                        accumulate="exact"),
+    assert_same_f32(_steered(f4a, f4b, a_format="fp4", b_format="fp4",
+                             accumulate="exact", isa=isa),
                     ((ja @ jb) / 4.0).astype(np.float32))
     # int GEMM
     ia8 = rng.integers(-128, 128, (M, K)).astype(np.int8)
     ib8 = rng.integers(-128, 128, (K, N)).astype(np.int8)
-    assert (mm.int_matmul(ia8, ib8) == ia8.astype(np.int64)
+    assert (_int_matmul(ia8, ib8, isa=isa) == ia8.astype(np.int64)
             @ ib8.astype(np.int64)).all()
 
 
@@ -495,10 +501,10 @@ def test_code_tables_and_special_detection(name):
                 c = rng.integers(f.min, f.max + 1, n).astype(f.code_dtype)
             else:
                 c = rng.integers(0, 1 << f.nbits, n).astype(f.code_dtype)
-            x, lut = mm._source(c, f, np.float64)
+            x, lut = _source(c, f, np.float64)
             v = lp.decode(c, f, dtype=np.float64)
             assert np.array_equal(lut[x], v, equal_nan=True)
-            assert mm._has_specials(x, lut, f) == (not np.isfinite(v).all())
+            assert _has_specials(x, lut, f) == (not np.isfinite(v).all())
 
 
 def test_threads_bit_identical(monkeypatch):
@@ -733,6 +739,26 @@ def test_errors():
         mm.int_matmul(np.zeros((3, 8), np.int8), np.zeros((7, 2), np.int8))
     with pytest.raises(ValueError, match="int16"):
         mm.int_matmul(np.zeros((3, 8), np.int16), np.zeros((8, 2), np.int8))
+
+
+def test_steering_arguments():
+    """The internal choices are checked arguments of the entry points, not
+    module state: wrong values name the argument, and the package holds
+    none of the old steering globals."""
+    a = np.zeros((3, 8), np.uint8)
+    b = np.zeros((8, 2), np.uint8)
+    kw = dict(a_format="e4m3", b_format="e4m3", accumulate="exact")
+    with pytest.raises(ValueError, match="isa must be one of"):
+        _steered(a, b, isa=3, **kw)
+    with pytest.raises(ValueError, match="isa must be one of"):
+        _int_matmul(np.zeros((3, 8), np.int8), np.zeros((8, 2), np.int8),
+                    isa="avx2")
+    with pytest.raises(ValueError, match="plan must be None or one of"):
+        _steered(a, b, plan="blas", **kw)
+    with pytest.raises(ValueError, match="subblocks must be None or one of"):
+        _steered(a, b, plan="sliced", subblocks=3, **kw)
+    for name in ("_ISA", "_FORCE_PLAN", "_FORCE_SUBBLOCKS"):
+        assert not hasattr(mm, name)
 
 
 # -- integer GEMM ------------------------------------------------------------

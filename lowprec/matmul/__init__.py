@@ -1,0 +1,136 @@
+"""Scaled matrix products of low-precision operands (API.md section 3).
+
+``scaled_matmul`` multiplies code arrays of any float format with per-tensor,
+per-row/column, blockwise or MX (e8m0) scales and one of four accumulation
+rules; ``int_matmul`` and ``requantize`` are the integer GEMM and the
+gemmlowp / TFLite fixed-point output stage.  docs/matmul.md has the full
+semantics, worked examples and performance notes.
+
+Per output element, with R32 = round to float32 (nearest even), for each
+K-block b:
+
+    p_b = accumulate(a[i, k] * b[k, j] for k in block b)
+    s_b = R32(a_scale[i, b] * b_scale[b, j])
+    acc = R32(p_0 * s_0), then acc = R32(acc + R32(p_b * s_b))
+
+and the result is acc (float32) or ``encode(acc, out_format, ...)``.
+
+The kernels are in csrc/matmul.c.  Python decodes the codes (exactly, to
+float32 or float64), checks shapes and scales, chooses a plan, and splits
+output rows over the thread pool of lowprec.convert.  The package:
+
+  __init__.py     scaled_matmul and _scaled_matmul (the entry point that
+                  takes the internal choices isa=, plan=, subblocks=)
+  _args.py        every argument check, and _Job (one checked product)
+  accumulator.py  Accumulator, the sequential rule's value object
+  _rules.py       the "fast", "fp32" and Accumulator rules
+  _exact.py       the "exact" rule: its planner and its four plans
+  integer.py      int_matmul and requantize
+  _kernels.py     calls into the C driver over threads (packing, GEMM
+                  kernels, the block epilogue lp_scale_acc)
+  _values.py      operand values for the kernels (decode, byte tables,
+                  NaN / inf detection)
+  _geometry.py    format geometry (binades, quantum, fits float32)
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .._clib import lib
+from ..convert import check_rounding, encode
+from ..formats import get_format
+from ._args import (ACCUMULATE_MODES, _check_accumulate, _check_isa,
+                    _check_plan, _Job, _matmul_shapes, _operand,
+                    _scale_layout, _squeeze)
+from ._exact import _run_exact
+from ._geometry import _exact_in_f32
+from ._rules import _run_accumulator, _run_fast, _run_fp32
+# _accumulator: the unpickling hook of Accumulator, importable here as it
+# was from the single-module lowprec.matmul
+from .accumulator import Accumulator, _accumulator  # noqa: F401
+from .integer import int_matmul, requantize
+
+__all__ = ["scaled_matmul", "Accumulator", "int_matmul", "requantize"]
+
+
+def scaled_matmul(a, b, *, a_format=None, b_format=None, a_scale=1.0,
+                  b_scale=1.0, block=None, accumulate="fp32", out_format=None,
+                  out_scale=None, out_rounding="nearest_even", saturate=True):
+    """Scaled matrix product of low-precision code arrays.
+
+    a (..., M, K) and b (..., K, N) are codes of a_format / b_format
+    (uint8/uint16 code arrays, or ml_dtypes / float16 arrays whose dtype
+    names the format); batch dimensions broadcast as in np.matmul, 1-D
+    operands as np.matmul treats them.
+
+    Scales (float32 values, or e8m0 codes as an ml_dtypes.float8_e8m0fnu
+    array): scalars; a_scale (M, 1) per row and b_scale (1, N) per column;
+    with block=(bk,) a_scale (M, K/bk) and b_scale (K/bk, N); with
+    block=(bk, bn) b_scale (K/bk, N/bn).  e8m0 scales that vary along K
+    without block= mean MX blocks of 32.
+
+    accumulate: "exact", "fp32" (default), "fast" or an Accumulator; see
+    the module docstring and docs/matmul.md for each rule.
+
+    Returns float32 (..., M, N), or codes of out_format:
+    encode(acc, out_format, scale=out_scale, rounding=out_rounding,
+    saturate=saturate).
+    """
+    return _scaled_matmul(
+        a, b, a_format=a_format, b_format=b_format, a_scale=a_scale,
+        b_scale=b_scale, block=block, accumulate=accumulate,
+        out_format=out_format, out_scale=out_scale,
+        out_rounding=out_rounding, saturate=saturate)
+
+
+def _scaled_matmul(a, b, *, a_format=None, b_format=None, a_scale=1.0,
+                   b_scale=1.0, block=None, accumulate="fp32",
+                   out_format=None, out_scale=None,
+                   out_rounding="nearest_even", saturate=True,
+                   isa=lib.LP_ISA_AUTO, plan=None, subblocks=None):
+    """scaled_matmul with its internal choices as arguments (tests and
+    benchmarks use them; every choice gives the same bits):
+
+    isa: the kernels' instruction set, lib.LP_ISA_AUTO (-1, the best the
+    CPU has) or LP_ISA_GENERIC / LP_ISA_AVX2 / LP_ISA_AVX512 (0 / 1 / 2;
+    a level above the CPU's runs the CPU's).
+    plan: the "exact" rule's plan, "f32", "f64", "sliced" or "dot" where
+    it applies (else the next one that does), None: the cheapest.
+    subblocks: the sliced plan's sub-blocks per block (1, 2, 4, ..., 32),
+    None: the cheapest.
+    """
+    isa = _check_isa(isa)
+    plan, subblocks = _check_plan(plan, subblocks)
+    A, fa = _operand(a, a_format, "a")
+    B, fb = _operand(b, b_format, "b")
+    a2, b2, batch, drop = _matmul_shapes(A, B)
+    M, K = a2.shape[-2:]
+    N = b2.shape[-1]
+    mode = _check_accumulate(accumulate)
+    bk, nb, As, Bs = _scale_layout(a_scale, b_scale, block, batch, M, K, N)
+    if out_format is not None:
+        out_fmt = get_format(out_format)
+        check_rounding(out_rounding)
+    out = np.zeros(batch + (M, N), np.float32)
+    if out.size and K:
+        job = _Job(a2, b2, fa, fb, As, Bs, bk, nb, batch, out, isa)
+        f32ok = _exact_in_f32(fa) and _exact_in_f32(fb)
+        if isinstance(mode, Accumulator):
+            if mode._is_fp32_fma() and f32ok:
+                _run_fp32(job)
+            else:
+                _run_accumulator(job, mode)
+        elif mode == "fast":
+            _run_fast(job)
+        elif mode == "fp32":
+            if f32ok:
+                _run_fp32(job)
+            else:
+                _run_accumulator(job, Accumulator("float32"))
+        else:
+            _run_exact(job, plan=plan, subblocks=subblocks)
+    res = out
+    if out_format is not None:
+        res = encode(out, out_fmt, scale=out_scale, rounding=out_rounding,
+                     saturate=saturate)
+    return _squeeze(res, drop)

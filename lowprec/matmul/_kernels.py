@@ -1,0 +1,118 @@
+"""Calls into the C GEMM driver (csrc/matmul.c) over the thread pool.
+
+Output rows are split over lowprec.convert's pool in ranges aligned to the
+micro-tile heights; B is packed once and shared by the threads.  Every
+function that runs a blocked kernel takes ``isa`` (lib.LP_ISA_AUTO or a
+lower level) as a keyword argument, passed down from the entry point.
+_scale_acc is the one Python caller of the block epilogue lp_scale_acc:
+
+    t = R32(p * R32(as[i, b] * bs[b, j])),  c = t for b = 0, else R32(c + t)
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .._clib import ffi, lib
+from ..convert import _pool, num_threads
+
+# Multiply-adds below which a product runs on one thread.
+_MIN_PARALLEL_WORK = 1 << 21
+
+
+def _split_rows(kernel, m, work, align=8):
+    """Runs kernel(row0, row1) over [0, m) in per-thread row ranges (aligned
+    to the micro-tile heights) and ORs the returned flags; a negative return
+    means the kernel ran out of memory."""
+    threads = 1
+    if work >= _MIN_PARALLEL_WORK:
+        threads = max(1, min(num_threads(), m // align))
+    if threads <= 1:
+        results = [kernel(0, m)]
+    else:
+        bounds = [m * t // threads // align * align for t in range(threads)]
+        bounds.append(m)
+        futures = [_pool().submit(kernel, bounds[t], bounds[t + 1])
+                   for t in range(threads)]
+        results = [f.result() for f in futures]
+    flags = 0
+    for r in results:
+        r = 0 if r is None else int(r)
+        if r < 0:
+            raise MemoryError("lowprec matmul kernel: out of memory")
+        flags |= r
+    return flags
+
+
+def _ptr(a, ctype):
+    return ffi.cast(ctype, a.ctypes.data)
+
+
+def _pack_b(b, bk, lut=None, *, isa):
+    """b (k x n: float32 / float64 values, or uint8 codes decoded through
+    lut) packed once for lp_gemm_f32/f64, the panels split over threads."""
+    k, n = b.shape
+    dtype = (lut if lut is not None else b).dtype
+    es = dtype.itemsize
+    bp = np.empty(max(1, lib.lp_gemm_pack_size(es, isa, k, n)), dtype)
+    npan = lib.lp_gemm_panels(es, isa, n)
+    pb, pbp = _ptr(b, "void *"), _ptr(bp, "void *")
+    pl = ffi.NULL if lut is None else _ptr(lut, "void *")
+
+    def kernel(j0, j1):
+        lib.lp_gemm_pack_b(es, isa, pb, pl, k, n, bk, pbp, j0, j1)
+        return 0
+    _split_rows(kernel, npan, k * n * 64, align=1)
+    return bp
+
+
+def _gemm_f32(a, b, as_, bs, bk, out, alut=None, blut=None, *, isa):
+    """lp_gemm_f32 over row ranges: the sequential fmaf chain per block and
+    the scale epilogue."""
+    M, K = a.shape
+    N = b.shape[1]
+    bp = _pack_b(b, bk, blut, isa=isa)
+    pa, pb = _ptr(a, "void *"), _ptr(bp, "float *")
+    pal = ffi.NULL if alut is None else _ptr(alut, "float *")
+    psa, psb = _ptr(as_, "float *"), _ptr(bs, "float *")
+    po = _ptr(out, "float *")
+
+    def kernel(r0, r1):
+        return lib.lp_gemm_f32(pa, pal, pb, M, N, K, bk, psa, psb, po, r0,
+                               r1, isa)
+    _split_rows(kernel, M, M * N * K, align=24)
+
+
+def _gemm_f64(a, b, as_, bs, bk, raw=False, alut=None, blut=None, *, isa):
+    """lp_gemm_f64: with scales, the float32 result of the block epilogue;
+    raw (as_ None), the float64 product."""
+    M, K = a.shape
+    N = b.shape[1]
+    out = np.empty((M, N), np.float64 if raw else np.float32)
+    bp = _pack_b(b, 0 if raw else bk, blut, isa=isa)
+    pa, pb = _ptr(a, "void *"), _ptr(bp, "double *")
+    pal = ffi.NULL if alut is None else _ptr(alut, "double *")
+    psa = ffi.NULL if raw else _ptr(as_, "float *")
+    psb = ffi.NULL if raw else _ptr(bs, "float *")
+    po = _ptr(out, "void *")
+
+    def kernel(r0, r1):
+        return lib.lp_gemm_f64(pa, pal, pb, M, N, K, bk, psa, psb, po, r0,
+                               r1, isa)
+    _split_rows(kernel, M, M * N * K, align=24)
+    return out
+
+
+def _scale_acc(p, as_, bs, nb, blk, out):
+    """The block epilogue of block blk (of nb) for float32 (M, N) block
+    sums p: out = t for blk == 0, else R32(out + t), with
+    t = R32(p * R32(as_[i, blk] * bs[blk, j])); as_ (M, nb) and
+    bs (nb, N) float32, C-contiguous.  p may be out (in place)."""
+    M, N = p.shape
+    pp, psa, psb = (_ptr(p, "float *"), _ptr(as_, "float *"),
+                    _ptr(bs, "float *"))
+    po = _ptr(out, "float *")
+
+    def kernel(r0, r1):
+        lib.lp_scale_acc(pp, psa, psb, N, nb, blk, po, r0, r1)
+        return 0
+    _split_rows(kernel, M, M * N * 8)

@@ -1,0 +1,80 @@
+"""The accumulation rules other than "exact" (that one is _exact.py).
+
+  "fast"        float32 BLAS (NumPy's matmul) on the decoded values
+  "fp32"        lp_gemm_f32: a sequential fmaf chain per block in k order,
+                the block epilogue in the kernel
+  Accumulator   lp_accumulate: every step rounded to the Accumulator's
+                format, then the block epilogue
+
+Each takes a checked _Job (_args.py) and writes job.out.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .._clib import lib
+from ._kernels import _gemm_f32, _ptr, _split_rows
+from ._values import _decode, _source
+
+
+def _all_ones(s):
+    return bool(np.all(s == 1))
+
+
+def _run_fast(job):
+    """float32 BLAS on decoded values.  One block: R32(BLAS(a, b) * s);
+    blocked scales are folded into the operands (each decoded value times
+    its scale, in float32) and the product is one BLAS call."""
+    a32 = _decode(job.a, job.fa, np.float32)
+    b32 = _decode(job.b, job.fb, np.float32)
+    if job.nb == 1:
+        np.matmul(a32, b32, out=job.out)
+        if not (_all_ones(job.As) and _all_ones(job.Bs)):
+            job.out *= job.As * job.Bs
+        return
+    a32 = a32 * np.repeat(job.As, job.bk, axis=-1)
+    b32 = b32 * np.repeat(job.Bs, job.bk, axis=-2)
+    np.matmul(a32, b32, out=job.out)
+
+
+def _run_fp32(job):
+    """The "fp32" rule for operands whose values are float32 numbers."""
+    A, alut = _source(job.a, job.fa, np.float32)
+    B, blut = _source(job.b, job.fb, np.float32)
+    for idx, _, Ai, Bi, as_, bs in job.items(A, B):
+        out = np.empty((job.M, job.N), np.float32)
+        _gemm_f32(Ai, Bi, as_, bs, job.bk, out, alut, blut, isa=job.isa)
+        job.out[idx] = out
+
+
+def _run_accumulator(job, acc):
+    """Sequential accumulation rounded to acc.format (lp_accumulate gives
+    each block's sum p as float64, exactly), then the block epilogue."""
+    fmt = acc.format
+    opts = acc._opts()
+    a64 = _decode(job.a, job.fa, np.float64)
+    b64 = _decode(job.b, job.fb, np.float64)
+    M, N, K, bk = job.M, job.N, job.K, job.bk
+    for idx, flat, A, B, as_, bs in job.items(a64, b64):
+        Bt = np.ascontiguousarray(B.T)
+        pa, pbt = _ptr(A, "double *"), _ptr(Bt, "double *")
+        index0 = flat * M * N * K
+        res = None
+        for blk in range(job.nb):
+            p = np.empty((M, N), np.float64)
+            pp = _ptr(p, "double *")
+            k0, k1 = blk * bk, (blk + 1) * bk
+
+            def kernel(r0, r1, k0=k0, k1=k1, pp=pp):
+                return lib.lp_accumulate(fmt.struct, opts, pa, pbt, M, N, K,
+                                         k0, k1, index0, pp, r0, r1)
+            err = _split_rows(kernel, M, M * N * (k1 - k0) * 16, align=1)
+            if err & lib.LP_ERR_NAN:
+                raise ValueError(f"accumulator format {fmt.name or fmt!r} "
+                                 "has no NaN encoding: the accumulation "
+                                 "produced NaN (NaN operands, inf * 0 or "
+                                 "inf - inf)")
+            s = (as_[:, blk:blk + 1] * bs[blk:blk + 1, :]).astype(np.float64)
+            t = (p * s).astype(np.float32)
+            res = t if res is None else res + t
+        job.out[idx] = res

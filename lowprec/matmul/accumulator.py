@@ -1,0 +1,109 @@
+"""Accumulator: the value object of the sequential accumulation rule.
+
+An ``Accumulator`` names the format each step of a block's sum is rounded
+to, with the rounding mode, saturation, subnormal handling and stochastic
+rounding seed; ``scaled_matmul(..., accumulate=Accumulator(...))`` runs
+the rule (_rules.py, kernel lp_accumulate).  Immutable, hashable and
+picklable: the same Accumulator gives the same bits every call.
+"""
+from __future__ import annotations
+
+import secrets
+
+import numpy as np
+
+from .._clib import lib
+from ..convert import check_rounding, make_opts
+from ..formats import FloatFormat, get_format
+
+__all__ = ["Accumulator"]
+
+
+class Accumulator:
+    """Sequential accumulation rounded to ``format`` after every step.
+
+    ``scaled_matmul(..., accumulate=Accumulator("bfloat16"))`` computes each
+    K-block's sum as acc = +0, then for k in order
+    ``acc = round(acc + a[i, k] * b[k, j])``: the product exact, the exact
+    sum rounded once to ``format`` with ``rounding`` (any of lowprec's
+    modes), ``saturate`` and ``subnormals`` as in :func:`lowprec.encode`.
+    An exactly zero sum gets IEEE 754's sign (+0, or -0 when both terms
+    are -0; under toward_negative -0 unless both are +0).  NaN and infinity
+    follow IEEE 754 (NaN operands or inf * 0 give NaN, inf + -inf gives
+    NaN) and are then stored as encode stores them (a format without NaN
+    raises ValueError).  Stochastic rounding draws for output element e
+    (flat C-order index over the batched output) and step k the bits of
+    element index e * K + k, from ``seed`` (fixed when the Accumulator is
+    made: the same Accumulator gives the same bits every call).
+
+    ``format`` must be a signed float format with a zero.
+    """
+
+    __slots__ = ("format", "rounding", "saturate", "subnormals", "seed",
+                 "rbits")
+
+    def __init__(self, format, rounding="nearest_even", *, saturate=False,
+                 subnormals=True, seed=None, rbits=None):
+        fmt = get_format(format)
+        if not isinstance(fmt, FloatFormat) or not fmt.signed \
+                or not fmt.has_zero:
+            raise ValueError(f"Accumulator format must be a signed float "
+                             f"format with a zero, not {fmt.name or fmt!r}")
+        mode = check_rounding(rounding)
+        if seed is None:
+            seed = secrets.randbits(64) if mode == lib.LP_SR else 0
+        if rbits is None:
+            rbits = 64
+        if not isinstance(rbits, (int, np.integer)) or not 1 <= rbits <= 64:
+            raise ValueError(f"rbits must be an integer in 1..64, got "
+                             f"{rbits!r}")
+        object.__setattr__(self, "format", fmt)
+        object.__setattr__(self, "rounding", rounding)
+        object.__setattr__(self, "saturate", bool(saturate))
+        object.__setattr__(self, "subnormals", bool(subnormals))
+        object.__setattr__(self, "seed", int(seed) % (1 << 64))
+        object.__setattr__(self, "rbits", int(rbits))
+
+    def __setattr__(self, key, value):
+        raise AttributeError("Accumulator is immutable")
+
+    def __reduce__(self):
+        return (_accumulator, (self.format, self.rounding, self.saturate,
+                               self.subnormals, self.seed, self.rbits))
+
+    def _key(self):
+        return (self.format, check_rounding(self.rounding), self.saturate,
+                self.subnormals, self.seed, self.rbits)
+
+    def __eq__(self, other):
+        return isinstance(other, Accumulator) and self._key() == other._key()
+
+    def __hash__(self):
+        return hash(self._key())
+
+    def __repr__(self):
+        extra = ""
+        if self.saturate:
+            extra += ", saturate=True"
+        if not self.subnormals:
+            extra += ", subnormals=False"
+        if check_rounding(self.rounding) == lib.LP_SR:
+            extra += f", seed={self.seed}, rbits={self.rbits}"
+        return (f"Accumulator({self.format.name or self.format!r}, "
+                f"{self.rounding!r}{extra})")
+
+    def _opts(self):
+        return make_opts(self.format, self.rounding, self.saturate,
+                         self.subnormals, self.seed, self.rbits, None)
+
+    def _is_fp32_fma(self):
+        """Exactly the "fp32" rule: float32, nearest even, IEEE overflow."""
+        return (self.format == get_format("float32")
+                and check_rounding(self.rounding) == lib.LP_RNE
+                and not self.saturate and self.subnormals)
+
+
+def _accumulator(fmt, rounding, saturate, subnormals, seed, rbits):
+    """Unpickles an Accumulator (module-level, so pickle can find it)."""
+    return Accumulator(fmt, rounding, saturate=saturate,
+                       subnormals=subnormals, seed=seed, rbits=rbits)
