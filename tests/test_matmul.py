@@ -576,6 +576,35 @@ def test_accumulator_sums_beyond_float64():
         assert_same_f32(res, ref)
 
 
+@pytest.mark.parametrize("bias,ea,eb,es", [
+    (200, (-100, -90), (-60, -50), 50),      # sums below float32's range
+    (50, (60, 70), (70, 80), -50),           # sums above float32's range
+])
+def test_accumulator_beyond_float32_range(bias, ea, eb, es):
+    """An Accumulator format whose sums are not float32 numbers: each
+    block's sum p is multiplied by its scale before the one rounding to
+    float32, t = R32(p * s), not R32(R32(p) * s)."""
+    fmt = lp.FloatFormat(8, 7, bias=bias)
+    acc = mm.Accumulator(fmt)
+    rng = np.random.default_rng(bias)
+    M, K, N, bk = 3, 32, 4, 8
+
+    def operand(shape, lo_hi):
+        x = np.exp2(rng.integers(*lo_hi, shape).astype(float)) \
+            * rng.uniform(1, 2, shape) * rng.choice([-1, 1], shape)
+        return lp.encode(x, "bf16")
+    a, b = operand((M, K), ea), operand((K, N), eb)
+    sa = np.exp2(rng.integers(es - 3, es + 3, (M, K // bk))).astype(
+        np.float32)
+    sb = np.exp2(rng.integers(es - 3, es + 3, (K // bk, N))).astype(
+        np.float32)
+    res = _mm(a, b, a_format="bf16", b_format="bf16", accumulate=acc,
+              a_scale=sa, b_scale=sb, block=(bk,))
+    ref = ref_scaled_matmul(a, b, "bf16", "bf16", sa, sb, bk, acc)
+    assert np.isfinite(ref).all() and (ref != 0).all()
+    assert_same_f32(res, ref)
+
+
 def test_ml_dtypes_operands_and_mixed():
     rng = np.random.default_rng(6)
     x = rng.standard_normal((4, 8)).astype(np.float32)

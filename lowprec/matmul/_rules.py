@@ -4,7 +4,7 @@
   "fp32"        lp_gemm_f32: a sequential fmaf chain per block in k order,
                 the block epilogue in the kernel
   Accumulator   lp_accumulate: every step rounded to the Accumulator's
-                format, then the block epilogue
+                format, then the block epilogue lp_scale_acc
 
 Each takes a checked _Job (_args.py) and writes job.out.
 """
@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from .._clib import lib
-from ._kernels import _gemm_f32, _ptr, _split_rows
+from ._geometry import _exact_in_f32
+from ._kernels import _gemm_f32, _ptr, _scale_acc, _split_rows
 from ._values import _decode, _source
 
 
@@ -49,23 +50,34 @@ def _run_fp32(job):
 
 def _run_accumulator(job, acc):
     """Sequential accumulation rounded to acc.format (lp_accumulate gives
-    each block's sum p as float64, exactly), then the block epilogue."""
+    each block's sum p as float64, exactly), then the block epilogue.
+
+    When every value of acc.format is a float32 (all built-in formats), p
+    converts to float32 exactly and lp_scale_acc applies the whole
+    epilogue.  A wider custom format's p is not a float32: rounding it to
+    float32 before the scale multiply would round twice, so
+    t = R32(p * R32(sa * sb)) is formed here from float64 and
+    lp_scale_acc adds it with unit scales (t * R32(1 * 1) = t)."""
     fmt = acc.format
     opts = acc._opts()
+    narrow = _exact_in_f32(fmt)
     a64 = _decode(job.a, job.fa, np.float64)
     b64 = _decode(job.b, job.fb, np.float64)
-    M, N, K, bk = job.M, job.N, job.K, job.bk
+    M, N, K, bk, nb = job.M, job.N, job.K, job.bk, job.nb
+    if not narrow:
+        ones_a = np.ones((M, nb), np.float32)
+        ones_b = np.ones((nb, N), np.float32)
     for idx, flat, A, B, as_, bs in job.items(a64, b64):
         Bt = np.ascontiguousarray(B.T)
         pa, pbt = _ptr(A, "double *"), _ptr(Bt, "double *")
         index0 = flat * M * N * K
-        res = None
-        for blk in range(job.nb):
-            p = np.empty((M, N), np.float64)
-            pp = _ptr(p, "double *")
+        out = np.empty((M, N), np.float32)
+        p = np.empty((M, N), np.float64)
+        pp = _ptr(p, "double *")
+        for blk in range(nb):
             k0, k1 = blk * bk, (blk + 1) * bk
 
-            def kernel(r0, r1, k0=k0, k1=k1, pp=pp):
+            def kernel(r0, r1, k0=k0, k1=k1):
                 return lib.lp_accumulate(fmt.struct, opts, pa, pbt, M, N, K,
                                          k0, k1, index0, pp, r0, r1)
             err = _split_rows(kernel, M, M * N * (k1 - k0) * 16, align=1)
@@ -74,7 +86,11 @@ def _run_accumulator(job, acc):
                                  "has no NaN encoding: the accumulation "
                                  "produced NaN (NaN operands, inf * 0 or "
                                  "inf - inf)")
-            s = (as_[:, blk:blk + 1] * bs[blk:blk + 1, :]).astype(np.float64)
-            t = (p * s).astype(np.float32)
-            res = t if res is None else res + t
-        job.out[idx] = res
+            if narrow:
+                _scale_acc(p.astype(np.float32), as_, bs, nb, blk, out)
+            else:
+                s = (as_[:, blk:blk + 1] * bs[blk:blk + 1, :]).astype(
+                    np.float64)
+                t = (p * s).astype(np.float32)
+                _scale_acc(t, ones_a, ones_b, nb, blk, out)
+        job.out[idx] = out
