@@ -605,6 +605,21 @@ def test_accumulator_beyond_float32_range(bias, ea, eb, es):
     assert_same_f32(res, ref)
 
 
+def test_accumulator_blocks_overflow_to_inf():
+    """Scaled block sums whose float32 total overflows give +-inf in the
+    epilogue, as in every rule (float32 arithmetic, no warning)."""
+    x = np.array([[2.0 ** 126, 2.0 ** 126], [-2.0 ** 126, -2.0 ** 127]])
+    a, b = lp.encode(x, "bf16"), lp.encode(np.ones((2, 1)), "bf16")
+    sa = np.full((2, 2), 2.0, np.float32)
+    sb = np.ones((2, 1), np.float32)
+    acc = mm.Accumulator("bf16")
+    res = _mm(a, b, a_format="bf16", b_format="bf16", accumulate=acc,
+              a_scale=sa, b_scale=sb, block=(1,))
+    ref = ref_scaled_matmul(a, b, "bf16", "bf16", sa, sb, 1, acc)
+    assert_same_f32(res, ref)
+    assert_same_f32(res, np.array([[np.inf], [-np.inf]], np.float32))
+
+
 def test_ml_dtypes_operands_and_mixed():
     rng = np.random.default_rng(6)
     x = rng.standard_normal((4, 8)).astype(np.float32)
