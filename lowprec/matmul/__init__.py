@@ -39,16 +39,17 @@ import numpy as np
 from .._clib import lib
 from ..convert import check_rounding, encode
 from ..formats import get_format
-from ._args import (ACCUMULATE_MODES, _check_accumulate, _check_isa,
-                    _check_plan, _Job, _matmul_shapes, _operand,
-                    _scale_layout, _squeeze)
+from ._args import (_check_accumulate, _check_isa, _check_plan, _Job,
+                    _matmul_shapes, _operand, _scale_layout, _squeeze)
 from ._exact import _run_exact
 from ._geometry import _exact_in_f32
 from ._rules import _run_accumulator, _run_fast, _run_fp32
-# _accumulator: the unpickling hook of Accumulator, importable here as it
-# was from the single-module lowprec.matmul
-from .accumulator import Accumulator, _accumulator  # noqa: F401
+from .accumulator import Accumulator
 from .integer import int_matmul, requantize
+# still importable from here as from the single-module lowprec.matmul: the
+# accumulate names and Accumulator's unpickling hook (older pickles)
+from ._args import ACCUMULATE_MODES  # noqa: F401,E402
+from .accumulator import _accumulator  # noqa: F401,E402
 
 __all__ = ["scaled_matmul", "Accumulator", "int_matmul", "requantize"]
 

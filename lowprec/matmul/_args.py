@@ -189,7 +189,7 @@ def _broadcast_scale(s, want, name, layout):
     return np.broadcast_to(s, want)
 
 
-# -- accumulate and steering -------------------------------------------------
+# -- accumulate and steering ------------------------------------------------
 
 def _check_accumulate(accumulate):
     if isinstance(accumulate, Accumulator):
@@ -225,7 +225,7 @@ def _check_plan(plan, subblocks):
     return plan, None if subblocks is None else int(subblocks)
 
 
-# -- one checked product -------------------------------------------------------
+# -- one checked product ---------------------------------------------------
 
 class _Job:
     """One product: operands (>= 2-D codes), scales, output, and the
@@ -251,7 +251,7 @@ class _Job:
                    np.ascontiguousarray(self.Bs[idx], dtype=np.float32))
 
 
-# -- integer operands ----------------------------------------------------------
+# -- integer operands ------------------------------------------------------
 
 _INT_OPERAND_DTYPES = (np.dtype(np.int8), np.dtype(np.uint8))
 _INT32_MIN, _INT32_MAX = -(1 << 31), (1 << 31) - 1
