@@ -201,7 +201,9 @@ def _encode_zero_point_array(a, in_type, fmt, opts, s, zp, backend):
 
 def as_codes(codes, fmt):
     """Codes as a contiguous native array of fmt.code_dtype, checked to be
-    codes of fmt.  ml_dtypes arrays of the format are taken by their bits."""
+    codes of fmt.  ml_dtypes arrays of the format are taken by their bits
+    (float formats) or their values (int2 / int4 / uint2 / uint4, whose
+    bytes hold the low bits only, not sign-extended)."""
     c = np.asarray(codes)
     label = fmt.name or repr(fmt)
     if c.dtype.kind not in "iu":
@@ -209,7 +211,10 @@ def as_codes(codes, fmt):
             if c.dtype.name != fmt.name:
                 raise ValueError(f"codes of dtype {c.dtype.name} do not "
                                  f"match format {label}")
-            c = c.view(fmt.code_dtype)
+            if isinstance(fmt, IntFormat):
+                c = c.astype(fmt.code_dtype)
+            else:
+                c = c.view(fmt.code_dtype)
         else:
             raise TypeError(f"codes must be an integer array (or an "
                             f"ml_dtypes array of the format), got dtype "

@@ -353,3 +353,15 @@ def test_import_lowprec_does_not_load_numba():
          "'numba'))"], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("name", ["int4", "uint4", "int2", "uint2"])
+def test_ml_dtypes_integer_codes_are_read_by_value(name):
+    """ml_dtypes int4 / int2 keep only the low bits in each byte (-1 is
+    0x0F): decode and pack take their values, not those bytes."""
+    f = lp.get_format(name)
+    values = np.arange(f.min, f.max + 1)
+    a = values.astype(getattr(ml_dtypes, name))
+    codes = values.astype(f.code_dtype)
+    np.testing.assert_array_equal(lp.decode(a, f, dtype=np.float64), values)
+    np.testing.assert_array_equal(lp.pack(a, f), lp.pack(codes, f))
