@@ -189,14 +189,15 @@ def _encode_zero_point_array(a, in_type, fmt, opts, s, zp, backend):
     while True:
         o.zero_point = -base
         _encode_any(backend, _WIDE, a, in_type, o, s, codes, fmt)
-        part = codes.astype(np.int64) + base   # clip(r, base - 32768, top)
+        part = codes.astype(np.int32)          # |r|, |zp| < 2^18: int32
+        part += base                           # clip(r, base - 32768, top)
         r = part if r is None else np.where(r >= top, part, r)
         top = base + 32767
         if top >= hi:
             break
         base = top + 32768                     # the next window starts at top
-    res = np.clip(r + zp, fmt.min, fmt.max)
-    return res.astype(fmt.code_dtype)
+    r += zp.astype(np.int32)
+    return np.clip(r, fmt.min, fmt.max, out=r).astype(fmt.code_dtype)
 
 
 def as_codes(codes, fmt):
