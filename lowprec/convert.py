@@ -1,10 +1,12 @@
 """encode / decode / quantize / pack / unpack: thin wrappers over the C
 kernels (csrc/encode.c, csrc/decode.c).
 
-The wrappers check arguments, bring inputs to contiguous native order,
-split long arrays over a thread pool (the kernels release the GIL; every
-element's bits depend only on its value and flat index, so any split gives
-the same result) and turn the kernels' error flags into exceptions.
+The wrappers check arguments (lowprec._validate, lowprec._options), bring
+inputs to contiguous native order, split long arrays over the thread pool
+of lowprec._threads (the kernels release the GIL; every element's bits
+depend only on its value and flat index, so any split gives the same
+result) and turn the kernels' error flags into exceptions.  The internal
+modules never import this one.
 """
 from __future__ import annotations
 
