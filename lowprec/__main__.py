@@ -16,7 +16,7 @@ import sys
 import numpy as np
 
 from . import decode, encode, formats, get_format, quantize
-from .convert import ROUNDING_NAMES
+from ._options import ROUNDING_NAMES
 from .formats import FloatFormat, IntFormat
 
 

@@ -14,15 +14,14 @@ without one raises RuntimeError.  The kernels compile on first use.
 """
 from __future__ import annotations
 
-import math
-import secrets
-
 import numpy as np
 from numba import cuda
 
 from . import _numba_core as core
-from .convert import ROUNDING, check_rounding, make_opts, _raise_errors
-from .formats import IntFormat, get_format
+from . import _validate as val
+from ._numba_backend import k32
+from ._options import make_opts, raise_errors
+from .formats import get_format
 
 _THREADS = 256
 _MAX_BLOCKS = 1 << 15
@@ -245,23 +244,13 @@ def _result(out, shape, dtype, what):
 
 
 def _scalar_scale(scale, what, in_f64):
-    """(has_scale, s32, s64), checked as convert.check_scale does: finite
-    and > 0 in the precision of the computation (float64 for float64 and
-    integer data, else float32)."""
-    if scale is None:
-        return False, np.float32(1.0), 1.0
-    if np.ndim(scale) != 0:
+    """(has_scale, s32, s64), checked as for the CPU (finite and > 0 in
+    the precision of the computation: float64 for float64 and integer data,
+    else float32); on the GPU the scale is one number."""
+    if scale is not None and np.ndim(scale) != 0:
         raise ValueError(f"lowprec.{what}: on the GPU, scale must be a "
                          "scalar")
-    s64 = float(scale)
-    with np.errstate(over="ignore"):
-        s32 = np.float32(s64)
-    s = s64 if in_f64 else float(s32)
-    if not (math.isfinite(s) and s > 0):
-        raise ValueError(f"scale must be finite and > 0 in "
-                         f"{'float64' if in_f64 else 'float32'}; got "
-                         f"{scale!r}")
-    return True, s32, s64
+    return val.check_scalar_scale(scale, in_f64=in_f64)
 
 
 def _in_f64(flat, kind):
@@ -275,7 +264,6 @@ def _params(fmt, opts):
     F = core.format_params(fmt)
     O = core.opts_params(opts.rounding, opts.saturate, opts.subnormals,
                          opts.rbits, opts.zero_point)
-    from ._numba_backend import k32
     ok, K = k32(F, O)
     return F, O, K, ok
 
@@ -305,11 +293,11 @@ def _deliver(res, shape, dtype, like, wrap):
 
 def _opts_for(fmt, rounding, saturate, subnormals, seed, rbits, zero_point,
               what):
+    """Checked lp_opts (seed=None: a fresh seed for stochastic rounding);
+    on the GPU the zero point is one integer."""
     if zero_point is not None and np.ndim(zero_point) != 0:
         raise ValueError(f"lowprec.{what}: on the GPU, zero_point must be "
                          "a scalar")
-    if seed is None and check_rounding(rounding) == ROUNDING["stochastic"]:
-        seed = secrets.randbits(64)
     return make_opts(fmt, rounding, saturate, subnormals, seed, rbits,
                      zero_point)
 
@@ -326,7 +314,7 @@ def _check_errors(err, fmt, flat, kind):
     elif kind == "bf16":
         import ml_dtypes
         h = h.view(np.uint16).view(ml_dtypes.bfloat16)
-    _raise_errors(e, fmt, h)
+    raise_errors(e, fmt, h)
 
 
 # -- entry points (called by lowprec.convert) ------------------------------
@@ -337,9 +325,9 @@ def encode(x, fmt, *, rounding="nearest_even", saturate=False,
     """lp.encode for a GPU array x: codes on the GPU."""
     _require_gpu("encode")
     fmt = get_format(fmt)
-    flat, kind, shape, wrap = _as_device(x, "encode")
     opts = _opts_for(fmt, rounding, saturate, subnormals, seed, rbits,
-                     zero_point, "encode")
+                     zero_point, "encode")         # checked before the device
+    flat, kind, shape, wrap = _as_device(x, "encode")
     hs, s32, s64 = _scalar_scale(scale, "encode", _in_f64(flat, kind))
     F, O, K, use32 = _params(fmt, opts)
     key = np.uint64(core.mix64_py(opts.seed))
@@ -367,13 +355,13 @@ def quantize(x, fmt, *, rounding="nearest_even", saturate=False,
     integer inputs), on the GPU."""
     _require_gpu("quantize")
     fmt = get_format(fmt)
-    flat, kind, shape, wrap = _as_device(x, "quantize")
     opts = _opts_for(fmt, rounding, saturate, subnormals, seed, rbits,
-                     zero_point, "quantize")
+                     zero_point, "quantize")         # checked before the device
+    flat, kind, shape, wrap = _as_device(x, "quantize")
     hs, s32, s64 = _scalar_scale(scale, "quantize", _in_f64(flat, kind))
     F, O, K, use32 = _params(fmt, opts)
     key = np.uint64(core.mix64_py(opts.seed))
-    zp = int(zero_point or 0) if isinstance(fmt, IntFormat) else 0
+    zp = int(opts.zero_point)
     in_dt = np.dtype(flat.dtype)
     if kind == "f16":
         out_dt = np.dtype(np.float16)
@@ -408,24 +396,22 @@ def decode(codes, fmt, *, dtype=np.float32, scale=None, zero_point=None,
     """lp.decode for GPU codes: values in dtype on the GPU."""
     _require_gpu("decode")
     fmt = get_format(fmt)
-    d = cuda.as_cuda_array(codes)
-    wrap = _wrapper(codes)
-    if not d.is_c_contiguous():
-        raise ValueError("lowprec.decode: GPU arrays must be C-contiguous")
     dt = np.dtype(dtype)
     if dt.name not in ("float32", "float64", "float16", "bfloat16"):
         raise TypeError(f"decode produces float32, float64, float16 or "
                         f"bfloat16, not {dt}")
-    if np.dtype(d.dtype).kind not in "iu":
-        raise TypeError(f"codes must be an integer array, got dtype "
-                        f"{d.dtype}")
-    if zero_point is not None and not isinstance(fmt, IntFormat):
-        raise ValueError(f"zero_point applies to integer formats only, not "
-                         f"{fmt.name or fmt!r}")
     if zero_point is not None and np.ndim(zero_point) != 0:
         raise ValueError("lowprec.decode: on the GPU, zero_point must be a "
                          "scalar")
+    zp = val.check_zero_point(zero_point, fmt) or 0
     hs, s32, s64 = _scalar_scale(scale, "decode", dt == np.float64)
+    d = cuda.as_cuda_array(codes)
+    wrap = _wrapper(codes)
+    if not d.is_c_contiguous():
+        raise ValueError("lowprec.decode: GPU arrays must be C-contiguous")
+    if np.dtype(d.dtype).kind not in "iu":
+        raise TypeError(f"codes must be an integer array, got dtype "
+                        f"{d.dtype}")
     s = s64 if dt == np.float64 else float(s32)
     F = core.format_params(fmt)
     F16, O16, K16 = _out16(dt)
@@ -434,7 +420,7 @@ def decode(codes, fmt, *, dtype=np.float32, scale=None, zero_point=None,
     res, given = _result(out, shape, dt, "decode")
     if flat.size:
         _launch(_kernels()["decode"], flat.size, flat, res, F, hs, s,
-                int(zero_point or 0), F16, O16, K16)
+                zp, F16, O16, K16)
     return given if given is not None else _deliver(res, shape, dt, codes,
                                                     wrap)
 

@@ -39,7 +39,7 @@ from ._numba_core import (IN_BF16, IN_F16, IN_F32, IN_F64, KIND, KIND_FLOAT,
                           SR, decode_value, load_bits, lp_hash32,
                           lp_random_keyed, lp_round_f32, lp_round_loaded,
                           shl32, shr32, with_kind)
-from .convert import run_chunked
+from ._threads import run_chunked
 
 _inline = numba.njit(forceinline=True)
 _kernel = numba.njit(nogil=True, cache=True)

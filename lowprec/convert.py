@@ -1,38 +1,33 @@
 """encode / decode / quantize / pack / unpack: thin wrappers over the C
 kernels (csrc/encode.c, csrc/decode.c).
 
-The wrappers check arguments, bring inputs to contiguous native order,
-split long arrays over a thread pool (the kernels release the GIL; every
-element's bits depend only on its value and flat index, so any split gives
-the same result) and turn the kernels' error flags into exceptions.
+The wrappers check arguments (lowprec._validate, lowprec._options), bring
+inputs to contiguous native order, split long arrays over the thread pool
+of lowprec._threads (the kernels release the GIL; every element's bits
+depend only on its value and flat index, so any split gives the same
+result) and turn the kernels' error flags into exceptions.  The internal
+modules never import this one.
 """
 from __future__ import annotations
 
-import os
-import secrets
 import sys
-from concurrent.futures import ThreadPoolExecutor
 
-import ml_dtypes
 import numpy as np
 
+from . import _validate as val
 from ._clib import ffi, lib
+from ._options import (BFLOAT16, ROUNDING, ROUNDING_NAMES, as_float,
+                       check_rounding, make_opts, mode_name, raise_errors)
+from ._threads import num_threads, pool, run_chunked
+from ._validate import check_out, check_scale
 from .formats import Format, FloatFormat, IntFormat, get_format
 
-ROUNDING = {
-    "nearest_even": lib.LP_RNE, "rne": lib.LP_RNE,
-    "nearest_away": lib.LP_RNA, "rna": lib.LP_RNA,
-    "toward_zero": lib.LP_RZ, "rz": lib.LP_RZ,
-    "toward_positive": lib.LP_RU, "ru": lib.LP_RU,
-    "toward_negative": lib.LP_RD, "rd": lib.LP_RD,
-    "to_odd": lib.LP_RO, "ro": lib.LP_RO,
-    "stochastic": lib.LP_SR, "sr": lib.LP_SR,
-}
-ROUNDING_NAMES = ("nearest_even", "nearest_away", "toward_zero",
-                  "toward_positive", "toward_negative", "to_odd",
-                  "stochastic")
+# Names other modules and tests import from here (their homes: _threads,
+# _options, _validate); kept so that their imports keep working.
+_pool = pool
+_raise_errors = raise_errors
+_mode_name = mode_name
 
-BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
 _IN_TYPES = {np.dtype(np.float64): lib.LP_F64,
              np.dtype(np.float32): lib.LP_F32,
              np.dtype(np.float16): lib.LP_F16,
@@ -40,47 +35,6 @@ _IN_TYPES = {np.dtype(np.float64): lib.LP_F64,
 _OUT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64),
                np.dtype(np.float16), BFLOAT16)
 BACKENDS = ("auto", "c", "numba")
-
-# Elements per thread below which splitting does not pay.
-_MIN_CHUNK = 1 << 16
-_POOL = None
-
-
-def num_threads() -> int:
-    """Threads the kernels use: LOWPREC_NUM_THREADS, else every core."""
-    env = os.environ.get("LOWPREC_NUM_THREADS")
-    if env:
-        try:
-            n = int(env)
-        except ValueError:
-            raise ValueError(f"LOWPREC_NUM_THREADS must be an integer, got "
-                             f"{env!r}") from None
-        return max(1, n)
-    return max(1, len(os.sched_getaffinity(0))
-               if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-
-
-def _pool():
-    global _POOL
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2),
-                                   thread_name_prefix="lowprec")
-    return _POOL
-
-
-def run_chunked(kernel, n: int) -> int:
-    """Calls kernel(start, stop) over [0, n) in per-thread chunks and ORs
-    the returned error flags."""
-    threads = min(num_threads(), max(1, n // _MIN_CHUNK))
-    if threads <= 1:
-        return kernel(0, n)
-    bounds = [n * t // threads for t in range(threads + 1)]
-    futures = [_pool().submit(kernel, bounds[t], bounds[t + 1])
-               for t in range(threads)]
-    err = 0
-    for fut in futures:
-        err |= fut.result()
-    return err
 
 
 # -- argument checks -------------------------------------------------------
@@ -111,67 +65,8 @@ def as_input(x):
                     "dtype")
 
 
-def check_rounding(rounding) -> int:
-    try:
-        return ROUNDING[rounding]
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown rounding {rounding!r}; use one of "
-                         f"{', '.join(ROUNDING)}") from None
-
-
 def check_backend(backend) -> str:
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; use one of "
-                         f"{', '.join(BACKENDS)}")
-    return backend
-
-
-def check_scale(scale, shape, compute_dtype, what="x"):
-    """None, a Python float (scalar scale) or an array broadcast to shape.
-    Every scale must be finite and > 0 in compute_dtype."""
-    if scale is None:
-        return None
-    s = np.asarray(scale)
-    if s.dtype.kind not in "fiu" or s.dtype.kind == "b":
-        raise TypeError(f"scale must be a real number or array, got dtype "
-                        f"{s.dtype}")
-    with np.errstate(over="ignore", invalid="ignore"):
-        sc = s.astype(compute_dtype)
-        bad = ~(np.isfinite(sc) & (sc > 0))
-    if bad.any():
-        first = s.reshape(-1)[np.argmax(bad.reshape(-1))]
-        raise ValueError(f"scale must be finite and > 0 in "
-                         f"{np.dtype(compute_dtype).name}; got {first!r} "
-                         f"({int(bad.sum())} bad value(s))")
-    if sc.size == 1 and sc.ndim <= len(shape):
-        return float(sc.reshape(-1)[0])      # one scale for every element
-    try:
-        out_shape = np.broadcast_shapes(shape, sc.shape)
-    except ValueError:
-        out_shape = None
-    if out_shape != tuple(shape):
-        raise ValueError(f"scale of shape {s.shape} does not broadcast to "
-                         f"{what} of shape {tuple(shape)}")
-    return sc
-
-
-def check_out(out, shape, dtype, inputs=()):
-    if out is None:
-        return None
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"out must be a numpy array, got "
-                        f"{type(out).__name__}")
-    if out.dtype != dtype:
-        raise TypeError(f"out has dtype {out.dtype}, expected {dtype}")
-    if out.shape != tuple(shape):
-        raise ValueError(f"out has shape {out.shape}, expected "
-                         f"{tuple(shape)}")
-    if not out.flags.writeable:
-        raise ValueError("out is read-only")
-    for a in inputs:
-        if isinstance(a, np.ndarray) and np.shares_memory(out, a):
-            raise ValueError("out overlaps the input")
-    return out
+    return val.check_choice(backend, "backend", BACKENDS)
 
 
 def _result(out, shape, dtype):
@@ -187,58 +82,6 @@ def _deliver(result, out):
         return result
     out[...] = result
     return out
-
-
-def as_float(a: np.ndarray) -> np.ndarray:
-    """float16/32/64 arrays as they are; bfloat16 widened exactly to
-    float32 through its bits (no casting warnings for NaN)."""
-    if a.dtype == BFLOAT16:
-        return (a.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
-    return a
-
-
-def _raise_errors(err, fmt, x):
-    label = fmt.name or repr(fmt)
-    xf = as_float(x)
-    if err & lib.LP_ERR_NAN:
-        count = int(np.isnan(xf).sum()) if xf.dtype.kind == "f" else 0
-        raise ValueError(f"{label} has no NaN encoding: the input has "
-                         f"{count} NaN value(s)")
-    if err & lib.LP_ERR_NEGATIVE:
-        count = int((xf < 0).sum())
-        raise ValueError(f"{label} is unsigned: the input has {count} "
-                         "negative value(s) that do not round to 0")
-    if err & lib.LP_ERR_ZERO:
-        raise ValueError(f"{label} has neither zero nor NaN: the input has "
-                         f"{int((xf == 0).sum())} zero(s)")
-
-
-def make_opts(fmt, rounding, saturate, subnormals, seed, rbits, zero_point):
-    mode = check_rounding(rounding)
-    o = ffi.new("lp_opts *")
-    o.rounding = mode
-    o.saturate = bool(saturate)
-    o.subnormals = bool(subnormals)
-    if rbits is None:
-        rbits = 64
-    if not isinstance(rbits, (int, np.integer)) or not 1 <= rbits <= 64:
-        raise ValueError(f"rbits must be an integer in 1..64, got {rbits!r}")
-    o.rbits = int(rbits)
-    if seed is None:
-        seed = secrets.randbits(64) if mode == lib.LP_SR else 0
-    o.seed = int(seed) % (1 << 64)
-    o.zero_point = 0
-    if zero_point is not None:
-        if not isinstance(fmt, IntFormat):
-            raise ValueError(f"zero_point applies to integer formats only, "
-                             f"not {fmt.name or fmt!r}")
-        if np.ndim(zero_point) == 0:
-            zp = int(zero_point)
-            if abs(zp) > (1 << 16):
-                raise ValueError(f"zero_point {zp} is out of range for "
-                                 f"{fmt.name or fmt!r}")
-            o.zero_point = zp
-    return o
 
 
 def _ptr(a, ctype="void *"):
@@ -261,6 +104,22 @@ def _encode_c(fmt, a, in_type, opts, scale, codes):
     return run_chunked(kernel, n)
 
 
+def _encode_any(backend, fmt, a, in_type, opts, scale, codes, label_fmt):
+    """encode's kernel (Numba or C, see _use_numba) into codes; raises
+    for the error flags, naming label_fmt."""
+    if not a.size:
+        return
+    if _use_numba(backend, fmt, opts, in_type, a.size):
+        # Imported on first use so that `import lowprec` does not load
+        # Numba (start-up time); _numba_backend does not import this module.
+        from . import _numba_backend
+        err = _numba_backend.encode(fmt, a, in_type, opts, scale, codes)
+    else:
+        err = _encode_c(fmt, a, in_type, opts, scale, codes)
+    if err:
+        raise_errors(err, label_fmt, a)
+
+
 # -- public API ------------------------------------------------------------
 
 def encode(x, fmt, *, rounding="nearest_even", saturate=False,
@@ -273,6 +132,8 @@ def encode(x, fmt, *, rounding="nearest_even", saturate=False,
     fmt = get_format(fmt)
     backend = check_backend(backend)
     if _is_device_array(x):
+        # Imported on first use: it loads numba.cuda (start-up time);
+        # _cuda does not import this module.
         from . import _cuda
         return _cuda.encode(x, fmt, rounding=rounding, saturate=saturate,
                             subnormals=subnormals, scale=scale,
@@ -283,23 +144,17 @@ def encode(x, fmt, *, rounding="nearest_even", saturate=False,
                      zero_point)
     out = check_out(out, a.shape, fmt.code_dtype, (x,))
     s = check_scale(scale, a.shape, _compute_dtype(a.dtype))
-    if zero_point is not None and np.ndim(zero_point) > 0:
-        return _deliver(_encode_zero_point_array(a, fmt, opts, s, zero_point,
-                                                 backend), out)
+    zp = val.check_zero_point(zero_point, fmt, a.shape)
     if isinstance(s, np.ndarray):
         # Per-element scales: divide in the input's precision, then round.
         a = _native(np.divide(a.astype(s.dtype, copy=False), s))
         in_type = _IN_TYPES[a.dtype]
         s = None
+    if isinstance(zp, np.ndarray):
+        return _deliver(_encode_zero_point_array(a, in_type, fmt, opts, s,
+                                                 zp, backend), out)
     codes = _result(out, a.shape, fmt.code_dtype)
-    if a.size:
-        if _use_numba(backend, fmt, opts, in_type, a.size):
-            from . import _numba_backend
-            err = _numba_backend.encode(fmt, a, in_type, opts, s, codes)
-        else:
-            err = _encode_c(fmt, a, in_type, opts, s, codes)
-        if err:
-            _raise_errors(err, fmt, a)
+    _encode_any(backend, fmt, a, in_type, opts, s, codes, fmt)
     return _deliver(codes, out)
 
 
@@ -309,37 +164,49 @@ def _compute_dtype(dt):
         else np.float32
 
 
-def _encode_zero_point_array(a, fmt, opts, s, zero_point, backend):
-    """Per-element zero points: round into a wide integer, add the zero
-    point, then saturate to fmt."""
-    zp = np.asarray(zero_point)
-    if zp.dtype.kind not in "iu":
-        raise TypeError(f"zero_point must be integers, got dtype {zp.dtype}")
-    try:
-        if np.broadcast_shapes(a.shape, zp.shape) != a.shape:
-            raise ValueError
-    except ValueError:
-        raise ValueError(f"zero_point of shape {zp.shape} does not "
-                         f"broadcast to x of shape {a.shape}") from None
-    if np.abs(zp).max(initial=0) > (1 << 14):
-        raise ValueError(f"zero_point values must be within +-2^14 for "
-                         f"{fmt.name or fmt!r}")
-    wide = IntFormat(16)
+_WIDE = IntFormat(16)
+
+
+def _encode_zero_point_array(a, in_type, fmt, opts, s, zp, backend):
+    """Per-element zero points (int64 array zp, broadcast to a): the
+    integer r = round(x / s), plus zp, saturated to fmt (API: the zero point
+    is added after rounding, before saturation).
+
+    r matters only within [lo, hi] = [fmt.min - max(zp), fmt.max - min(zp)]:
+    beyond, the result saturates either way, so clip(r, lo, hi) serves.
+    An int16 encode with the scalar zero point -b gives clip(r - b, -32768,
+    32767), i.e. clip(r, b - 32768, b + 32767) after adding b back: one
+    such window (b = lo + 32768) covers [lo, lo + 65535], enough for 8-bit
+    formats; wider spans (16-bit formats, |zp| up to 2^16) take the next
+    window where the previous one saturated high.  Every window rounds the
+    same elements with the same flat indices and seed, so r is one
+    rounding.  Example: uint16, zp = 0: lo = 0, hi = 65535, one window
+    b = 32768: 40000 -> int16 code 7232 -> 7232 + 32768 = 40000."""
+    lo = fmt.min - int(zp.max(initial=0))
+    hi = fmt.max - int(zp.min(initial=0))
     o = ffi.new("lp_opts *", opts[0])
-    o.zero_point = 0
-    rounded = encode(a, wide, rounding=_mode_name(o.rounding),
-                     scale=s, seed=o.seed, rbits=o.rbits, backend=backend)
-    v = np.clip(rounded.astype(np.int32) + zp, fmt.min, fmt.max)
-    return v.astype(fmt.code_dtype)
-
-
-def _mode_name(mode):
-    return next(k for k in ROUNDING_NAMES if ROUNDING[k] == mode)
+    codes = np.empty(a.shape, _WIDE.code_dtype)
+    base = lo + 32768
+    r = top = None
+    while True:
+        o.zero_point = -base
+        _encode_any(backend, _WIDE, a, in_type, o, s, codes, fmt)
+        part = codes.astype(np.int32)          # |r|, |zp| < 2^18: int32
+        part += base                           # clip(r, base - 32768, top)
+        r = part if r is None else np.where(r >= top, part, r)
+        top = base + 32767
+        if top >= hi:
+            break
+        base = top + 32768                     # the next window starts at top
+    r += zp.astype(np.int32)
+    return np.clip(r, fmt.min, fmt.max, out=r).astype(fmt.code_dtype)
 
 
 def as_codes(codes, fmt):
     """Codes as a contiguous native array of fmt.code_dtype, checked to be
-    codes of fmt.  ml_dtypes arrays of the format are taken by their bits."""
+    codes of fmt.  ml_dtypes arrays of the format are taken by their bits
+    (float formats) or their values (int2 / int4 / uint2 / uint4, whose
+    bytes hold the low bits only, not sign-extended)."""
     c = np.asarray(codes)
     label = fmt.name or repr(fmt)
     if c.dtype.kind not in "iu":
@@ -347,7 +214,10 @@ def as_codes(codes, fmt):
             if c.dtype.name != fmt.name:
                 raise ValueError(f"codes of dtype {c.dtype.name} do not "
                                  f"match format {label}")
-            c = c.view(fmt.code_dtype)
+            if isinstance(fmt, IntFormat):
+                c = c.astype(fmt.code_dtype)
+            else:
+                c = c.view(fmt.code_dtype)
         else:
             raise TypeError(f"codes must be an integer array (or an "
                             f"ml_dtypes array of the format), got dtype "
@@ -371,28 +241,22 @@ def decode(codes, fmt, *, dtype=np.float32, scale=None, zero_point=None,
     fmt = get_format(fmt)
     check_backend(backend)
     if _is_device_array(codes):
-        from . import _cuda
+        from . import _cuda          # on first use: see encode
         return _cuda.decode(codes, fmt, dtype=dtype, scale=scale,
                             zero_point=zero_point, out=out)
-    dtype = np.dtype(dtype)
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be float32, float64, float16 or "
+                        f"bfloat16, got {dtype!r}") from None
     if dtype not in _OUT_DTYPES:
         raise TypeError(f"decode produces float32, float64, float16 or "
                         f"bfloat16, not {dtype}")
     c = as_codes(codes, fmt)
     out = check_out(out, c.shape, dtype, (codes,))
-    if zero_point is not None and not isinstance(fmt, IntFormat):
-        raise ValueError(f"zero_point applies to integer formats only, not "
-                         f"{fmt.name or fmt!r}")
-    zp_scalar = 0
-    zp_array = None
-    if zero_point is not None:
-        if np.ndim(zero_point) == 0:
-            zp_scalar = int(zero_point)
-        else:
-            zp_array = np.asarray(zero_point)
-            if np.broadcast_shapes(c.shape, zp_array.shape) != c.shape:
-                raise ValueError(f"zero_point of shape {zp_array.shape} does "
-                                 f"not broadcast to codes of shape {c.shape}")
+    zp = val.check_zero_point(zero_point, fmt, c.shape, what="codes")
+    zp_array = zp if isinstance(zp, np.ndarray) else None
+    zp_scalar = zp if isinstance(zp, int) else 0
     compute = np.float64 if dtype == np.float64 else np.float32
     s = check_scale(scale, c.shape, compute, what="codes")
     if dtype in (np.float32, np.float64) and zp_array is None \
@@ -424,7 +288,7 @@ def _decode_any(backend, fmt, c, res, scale, zp):
     """decode's kernel: Numba for backend="numba", else C ("auto" too: the
     two are within noise of each other, see docs/numba.md)."""
     if backend == "numba":
-        from . import _numba_backend
+        from . import _numba_backend     # on first use: see _encode_any
         return _numba_backend.decode(fmt, c, res, scale, zp)
     return _decode_c(fmt, c, res, scale, zp)
 
@@ -454,7 +318,7 @@ def quantize(x, fmt, *, rounding="nearest_even", saturate=False,
     fmt = get_format(fmt)
     check_backend(backend)
     if _is_device_array(x):
-        from . import _cuda
+        from . import _cuda          # on first use: see encode
         return _cuda.quantize(x, fmt, rounding=rounding, saturate=saturate,
                               subnormals=subnormals, scale=scale,
                               zero_point=zero_point, seed=seed, rbits=rbits,
@@ -463,26 +327,23 @@ def quantize(x, fmt, *, rounding="nearest_even", saturate=False,
     out_dtype = a.dtype if in_type in (lib.LP_F64, lib.LP_F32, lib.LP_F16,
                                        lib.LP_BF16) else np.dtype(np.float64)
     out = check_out(out, a.shape, out_dtype, (x,))
-    simple = (in_type in (lib.LP_F64, lib.LP_F32)
-              and (zero_point is None or np.ndim(zero_point) == 0))
-    if simple:
-        opts = make_opts(fmt, rounding, saturate, subnormals, seed, rbits,
-                         zero_point)
-        s = check_scale(scale, a.shape, _compute_dtype(a.dtype))
-        simple = not isinstance(s, np.ndarray)
-    if not simple:
-        if seed is None and check_rounding(rounding) == lib.LP_SR:
-            seed = secrets.randbits(64)
+    opts = make_opts(fmt, rounding, saturate, subnormals, seed, rbits,
+                     zero_point)
+    s = check_scale(scale, a.shape, _compute_dtype(a.dtype))
+    zp = val.check_zero_point(zero_point, fmt, a.shape)
+    if in_type not in (lib.LP_F64, lib.LP_F32) or isinstance(
+            zp, np.ndarray) or isinstance(s, np.ndarray):
+        # encode, then decode (one seed for both: opts drew it if None)
         codes = encode(a, fmt, rounding=rounding, saturate=saturate,
                        subnormals=subnormals, scale=scale,
-                       zero_point=zero_point, seed=seed, rbits=rbits,
-                       backend=backend)
+                       zero_point=zero_point, seed=int(opts.seed),
+                       rbits=rbits, backend=backend)
         return _deliver(decode(codes, fmt, dtype=out_dtype, scale=scale,
                                zero_point=zero_point, backend=backend), out)
     res = _result(out, a.shape, a.dtype)
     if a.size:
         if _use_numba(backend, fmt, opts, in_type, a.size, "quantize"):
-            from . import _numba_backend
+            from . import _numba_backend     # on first use: see _encode_any
             err = _numba_backend.quantize(fmt, a, in_type, opts, s, res)
         else:
             sp = ffi.new("double *", s) if s is not None else ffi.NULL
@@ -496,7 +357,7 @@ def quantize(x, fmt, *, rounding="nearest_even", saturate=False,
                     start, ffi.cast("void *", bo + start * es))
             err = run_chunked(kernel, a.size)
         if err:
-            _raise_errors(err, fmt, a)
+            raise_errors(err, fmt, a)
     return _deliver(res, out)
 
 
@@ -513,7 +374,7 @@ def _use_numba(backend, fmt, opts, in_type, n, op="encode"):
         return True
     if backend == "c" or n < (1 << 18) or "numba" not in sys.modules:
         return False
-    from . import _numba_backend
+    from . import _numba_backend     # cheap: Numba is loaded already
     return _numba_backend.auto_prefers(fmt, opts, in_type, op)
 
 
@@ -556,9 +417,9 @@ def unpack(packed, fmt, n: int) -> np.ndarray:
     p = np.asarray(packed)
     if p.dtype != np.uint8:
         raise TypeError(f"packed must be uint8, got {p.dtype}")
-    n = int(n)
+    n = val.check_count(n, "n")
     need = (n * nb + 7) // 8
-    if n < 0 or p.size < need:
+    if p.size < need:
         raise ValueError(f"{n} codes of {nb} bits need {need} bytes, "
                          f"packed has {p.size}")
     p = p.reshape(-1)[:need]

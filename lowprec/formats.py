@@ -15,6 +15,7 @@ from typing import Optional
 import numpy as np
 
 from ._clib import ffi, lib
+from ._validate import check_int
 
 _NANS = {"ieee": lib.LP_NANS_IEEE, "top": lib.LP_NANS_TOP,
          "negzero": lib.LP_NANS_NEGZERO, "none": lib.LP_NANS_NONE}
@@ -208,7 +209,7 @@ class FloatFormat(Format):
 
     def describe(self, code: int) -> str:
         """Readable decomposition of one code."""
-        code = int(code)
+        code = check_int(code, "code")
         if not 0 <= code < (1 << self.nbits):
             raise ValueError(f"{code:#x} is not a code of {self._label()} "
                              f"({self.nbits} bits)")
@@ -307,7 +308,7 @@ class IntFormat(Format):
         return np.arange(self.min, self.max + 1, dtype=np.float64)
 
     def describe(self, code: int) -> str:
-        code = int(code)
+        code = check_int(code, "code")
         if not self.min <= code <= self.max:
             raise ValueError(f"{code} is not a code of {self._label()} "
                              f"(range [{self.min}, {self.max}])")
@@ -379,6 +380,9 @@ def get_format(spec) -> Format:
     dtype (``np.float16``, ``ml_dtypes.float8_e4m3fn``, ...)."""
     if isinstance(spec, Format):
         return spec
+    if spec is None:        # np.dtype(None) would be float64
+        raise TypeError("format must be a Format, a name or a dtype, got "
+                        "None")
     if isinstance(spec, str):
         key = _ALIASES.get(spec, _ALIASES.get(spec.lower()))
         if key is None:

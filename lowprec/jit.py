@@ -31,6 +31,13 @@ Stochastic rounding (``rounding="stochastic"``): the function takes
 ``(x, seed, index)`` and draws the same bits as ``lp.encode(..., seed=seed)``
 gives the element of flat index ``index``.
 
+Called from Python, the functions check their arguments first: a decoder
+raises ``TypeError`` for a code that is not an integer and ``ValueError``
+for one outside the format (as ``lp.decode``); a stochastic function
+checks ``seed`` (an integer in [0, 2^64)) and ``index`` (>= 0).  Compiled
+callers skip these checks (see docs/numba.md for what out-of-range codes
+give there).
+
 Errors inside compiled code cannot raise.  Where ``lp.encode`` raises
 (a NaN into a format without NaN: FP4, FP6, integers; a negative value
 that does not round to 0 into an unsigned float format such as E8M0; a zero
@@ -41,15 +48,15 @@ into a format with neither zero nor NaN), the scalar encoder returns code 0
 """
 from __future__ import annotations
 
-import math
-
 import numba
 import numpy as np
+from numba.core.registry import CPUDispatcher
 
 from . import _numba_core as core
+from . import _validate as val
 from ._numba_backend import k32
-from .convert import check_rounding
-from .formats import IntFormat, get_format
+from ._options import check_rounding
+from .formats import get_format
 
 __all__ = ["encoder", "quantizer", "decoder", "ERR_NAN", "ERR_NEGATIVE",
            "ERR_ZERO"]
@@ -73,27 +80,11 @@ class _Spec:
         self.fmt = fmt = get_format(fmt)
         self.label = fmt.name or repr(fmt)
         self.mode = check_rounding(rounding)
-        if rbits is None:
-            rbits = 64
-        if not isinstance(rbits, (int, np.integer)) or \
-                isinstance(rbits, bool) or not 1 <= rbits <= 64:
-            raise ValueError(f"rbits must be an integer in 1..64, got "
-                             f"{rbits!r}")
-        zp = 0
-        if zero_point is not None:
-            if not isinstance(fmt, IntFormat):
-                raise ValueError(f"zero_point applies to integer formats "
-                                 f"only, not {self.label}")
-            if not isinstance(zero_point, (int, np.integer)) or \
-                    isinstance(zero_point, bool):
-                raise TypeError(f"zero_point must be an integer, got "
-                                f"{zero_point!r}")
-            zp = int(zero_point)
-            if abs(zp) > (1 << 16):
-                raise ValueError(f"zero_point {zp} is out of range for "
-                                 f"{self.label}")
-        self.zp = zp
-        self.has_scale, self.s32, self.s64 = _check_scale(scale)
+        saturate = val.check_bool(saturate, "saturate")
+        subnormals = val.check_bool(subnormals, "subnormals")
+        rbits = val.check_rbits(rbits)
+        self.zp = zp = val.check_zero_point(zero_point, fmt) or 0
+        self.has_scale, self.s32, self.s64 = val.check_scalar_scale(scale)
         self.F = core.format_params(fmt)
         self.O = core.opts_params(self.mode, saturate, subnormals, rbits, zp)
         self.use32, self.K = k32(self.F, self.O)
@@ -104,28 +95,36 @@ class _Spec:
         return f"{what}_{base}".replace("-", "_")
 
 
-def _check_scale(scale):
-    """(has_scale, s32, s64).  The scale must be finite and > 0 in both
-    precisions (a scalar function serves float32 and float64 inputs)."""
-    if scale is None:
-        return False, np.float32(1.0), 1.0
-    if isinstance(scale, (bool, np.bool_)) or not isinstance(
-            scale, (int, float, np.integer, np.floating)):
-        raise TypeError(f"scale must be a real number, got {scale!r}")
-    s64 = float(scale)
-    with np.errstate(over="ignore"):
-        s32 = np.float32(s64)
-    if not (math.isfinite(s64) and s64 > 0 and np.isfinite(s32)
-            and s32 > 0):
-        raise ValueError(f"scale must be finite and > 0 in float32 and "
-                         f"float64; got {scale!r}")
-    return True, s32, s64
-
-
-def _finish(fn, spec, what, doc):
+def _finish(fn, spec, what, doc, check=None):
     fn.__name__ = fn.__qualname__ = spec.name(what)
     fn.__doc__ = doc
-    return _scalar(fn)
+    disp = _scalar(fn)
+    if check is not None:
+        disp.__class__ = _Checked
+        disp._lp_check = check
+    return disp
+
+
+class _Checked(CPUDispatcher):
+    """A Numba dispatcher whose calls from Python check their arguments
+    first (raising TypeError / ValueError as lp.decode / lp.encode would).
+    Compiled callers (njit, numba.cuda) call the compiled function itself:
+    no check there (docs/numba.md says what it does instead)."""
+
+    def __call__(self, *args, **kws):
+        self._lp_check(*args, **kws)
+        return super().__call__(*args, **kws)
+
+
+def _check_code(fmt):
+    def check(code):
+        val.check_code(code, fmt)
+    return check
+
+
+def _check_seed_index(x, seed, index):
+    val.check_seed(seed)
+    val.check_int(index, "index", 0, (1 << 63) - 1)
 
 
 # -- the core with the constants as plain types ------------------------------
@@ -214,7 +213,8 @@ def encoder(fmt, rounding="nearest_even", saturate=False, subnormals=True,
     return _finish(enc, sp, "encode", f"""{sp.name('encode')}({args}):
     the code of x in {sp.label} ({sp.fmt.code_dtype.name}), rounding
     {rounding!r}{', with error flags' if with_flags else ''}
-    (lowprec.jit.encoder).""")
+    (lowprec.jit.encoder).""",
+                   _check_seed_index if sp.stochastic else None)
 
 
 def quantizer(fmt, rounding="nearest_even", saturate=False, subnormals=True,
@@ -256,7 +256,8 @@ def quantizer(fmt, rounding="nearest_even", saturate=False, subnormals=True,
     args = "x, seed, index" if sp.stochastic else "x"
     return _finish(quant, sp, "quantize", f"""{sp.name('quantize')}({args}):
     x rounded to {sp.label} and back, in x's type, rounding {rounding!r}
-    (lowprec.jit.quantizer).""")
+    (lowprec.jit.quantizer).""",
+                   _check_seed_index if sp.stochastic else None)
 
 
 def decoder(fmt, dtype=np.float32, scale=None, *, zero_point=None):
@@ -278,4 +279,5 @@ def decoder(fmt, dtype=np.float32, scale=None, *, zero_point=None):
     def dec(code):
         return out(value(F, np.int64(code), zp, hs, s))
     return _finish(dec, sp, "decode", f"""{sp.name('decode')}(code): the
-    value of a {sp.label} code as {dt.name} (lowprec.jit.decoder).""")
+    value of a {sp.label} code as {dt.name} (lowprec.jit.decoder).""",
+                   _check_code(sp.fmt))

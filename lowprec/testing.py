@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 
+from ._validate import code_range
+from .convert import decode
 from .formats import FloatFormat, IntFormat, get_format
 
 __all__ = ["codes", "values", "boundary_floats", "assert_codes_equal",
@@ -110,27 +112,36 @@ def _edges(fmt):
 
 
 def is_nan_code(codes, fmt) -> np.ndarray:
-    """Boolean mask of the codes that are NaN in fmt."""
-    from .convert import decode
+    """Boolean mask of the codes that are NaN in fmt (False for integers
+    that are not codes of fmt at all)."""
     fmt = get_format(fmt)
     c = np.asarray(codes)
-    if isinstance(fmt, IntFormat):
+    if isinstance(fmt, IntFormat) or c.dtype.kind not in "iu":
         return np.zeros(c.shape, bool)
-    return np.isnan(decode(c.astype(fmt.code_dtype), fmt, dtype=np.float64))
+    lo, hi = code_range(fmt)
+    inside = (c >= lo) & (c <= hi)
+    nan = np.zeros(c.shape, bool)
+    nan[inside] = np.isnan(decode(c[inside].astype(fmt.code_dtype), fmt,
+                                  dtype=np.float64))
+    return nan
 
 
 def assert_codes_equal(actual, desired, fmt, *, max_report=10):
     """Asserts that two code arrays of fmt are equal, every NaN code of the
     format counting as equal to every other; reports mismatches with
-    fmt.describe."""
+    fmt.describe.  Integers that are not codes of fmt (outside its range)
+    are compared as integers: equal ones pass, different ones are reported
+    as mismatches (never an error of their own)."""
     fmt = get_format(fmt)
     a = np.asarray(actual)
     d = np.asarray(desired)
     if a.shape != d.shape:
         raise AssertionError(f"shapes differ: {a.shape} vs {d.shape}")
-    a64 = a.astype(np.int64)
-    d64 = d.astype(np.int64)
-    bad = a64 != d64
+    for name, arr in (("actual", a), ("desired", d)):
+        if arr.dtype.kind not in "iu":
+            raise TypeError(f"{name} must be an integer array of codes, "
+                            f"got dtype {arr.dtype}")
+    bad = _differ(a, d)
     if bad.any() and isinstance(fmt, FloatFormat) and fmt.nan_code is not None:
         both_nan = is_nan_code(a, fmt) & is_nan_code(d, fmt)
         bad &= ~both_nan
@@ -140,13 +151,28 @@ def assert_codes_equal(actual, desired, fmt, *, max_report=10):
     lines = [f"{len(idx)} of {a.size} codes of {fmt.name or fmt!r} differ:"]
     for i in idx[:max_report]:
         i = tuple(i)
-        lines.append(f"  at {i}: actual  {_describe(fmt, a64[i])}")
-        lines.append(f"  {' ' * (len(str(i)) + 3)}desired {_describe(fmt, d64[i])}")
+        lines.append(f"  at {i}: actual  {_describe(fmt, a[i])}")
+        lines.append(f"  {' ' * (len(str(i)) + 3)}desired "
+                     f"{_describe(fmt, d[i])}")
     raise AssertionError("\n".join(lines))
 
 
-def _describe(fmt, code):
+def _differ(a, d):
+    """a != d as integers, whatever the two dtypes (uint64 and int64 too:
+    compared through Python ints where a cast could wrap)."""
     try:
-        return fmt.describe(int(code))
-    except ValueError as exc:
-        return f"{int(code)} ({exc})"
+        common = np.promote_types(a.dtype, d.dtype)
+    except TypeError:
+        common = np.dtype(object)
+    if common.kind == "f":                 # uint64 with a signed dtype
+        common = np.dtype(object)
+    return np.asarray(a.astype(common) != d.astype(common))
+
+
+def _describe(fmt, code):
+    lo, hi = code_range(fmt)
+    code = int(code)
+    if not lo <= code <= hi:
+        return (f"{code} (not a code of {fmt.name or fmt!r}: range "
+                f"[{lo}, {hi}])")
+    return fmt.describe(code)

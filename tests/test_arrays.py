@@ -303,3 +303,65 @@ def test_concurrent_calls_from_threads():
         t.join()
     for g, w in zip(got, want):
         np.testing.assert_array_equal(g, w)
+
+
+# -- module structure (issue 8) ----------------------------------------------
+
+_IMPORT_ALONE = """
+import importlib, os, sys, types
+import lowprec._clib            # noqa: the package __init__ runs here ...
+for name in [m for m in sys.modules if m == "lowprec" or
+             m.startswith("lowprec.") and m not in ("lowprec._clib",
+                                                   "lowprec._clib.lib")]:
+    del sys.modules[name]       # ... so forget it: a bare package instead
+pkg = types.ModuleType("lowprec")
+pkg.__path__ = [os.path.dirname(lowprec._clib.__file__)]
+sys.modules["lowprec"] = pkg
+importlib.import_module("lowprec." + sys.argv[1])
+print(" ".join(sorted(m for m in sys.modules if m.startswith("lowprec."))))
+"""
+
+INTERNAL = ["_threads", "_options", "_validate", "_numba_core",
+            "_numba_backend", "_cuda", "formats"]
+
+
+@pytest.mark.parametrize("module", INTERNAL)
+def test_internal_modules_import_no_public_module(module):
+    """The internal modules (and formats, beneath them) import on their own
+    without lowprec.convert or lowprec.matmul: imports go one way."""
+    import subprocess
+    import sys
+    if module in ("_numba_core", "_numba_backend", "_cuda"):
+        pytest.importorskip("numba")
+    if module == "_cuda":
+        pytest.importorskip("numba.cuda")
+    res = subprocess.run([sys.executable, "-c", _IMPORT_ALONE, module],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    loaded = res.stdout.split()
+    assert f"lowprec.{module}" in loaded
+    for public in ("lowprec.convert", "lowprec.matmul", "lowprec.jit"):
+        assert public not in loaded, (module, loaded)
+
+
+def test_import_lowprec_does_not_load_numba():
+    import subprocess
+    import sys
+    res = subprocess.run(
+        [sys.executable, "-c", "import sys, lowprec; "
+         "print(sorted(m for m in sys.modules if m.split('.')[0] == "
+         "'numba'))"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("name", ["int4", "uint4", "int2", "uint2"])
+def test_ml_dtypes_integer_codes_are_read_by_value(name):
+    """ml_dtypes int4 / int2 keep only the low bits in each byte (-1 is
+    0x0F): decode and pack take their values, not those bytes."""
+    f = lp.get_format(name)
+    values = np.arange(f.min, f.max + 1)
+    a = values.astype(getattr(ml_dtypes, name))
+    codes = values.astype(f.code_dtype)
+    np.testing.assert_array_equal(lp.decode(a, f, dtype=np.float64), values)
+    np.testing.assert_array_equal(lp.pack(a, f), lp.pack(codes, f))
