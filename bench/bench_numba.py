@@ -200,7 +200,7 @@ def _best(f, repeat=7):
 
 def main():
     x = data("1e7")
-    print(f"10^7 float32 elements, {lp.convert.num_threads()} threads; "
+    print(f"10^7 float32 elements, {lp._threads.num_threads()} threads; "
           "best of 7, ms")
     print(f"{'format':16s} {'mode':14s} {'C':>8s} {'Numba':>8s} "
           f"{'Numba/C':>8s}")

@@ -96,7 +96,7 @@ def main(argv=None):
     floor = rows["floor: numpy f32->u8 cast"]
     width = max(map(len, rows))
     print(f"{n} float32 elements, best of {args.repeat}, "
-          f"{lp.convert.num_threads()} threads")
+          f"{lp._threads.num_threads()} threads")
     print(f"{'':{width}}  {'Melem/s':>9}  {'x floor':>8}")
     for k, v in rows.items():
         print(f"{k:{width}}  {v / 1e6:9.0f}  {v / floor:8.2f}")

@@ -29,7 +29,7 @@ import numpy as np
 
 import lowprec as lp
 from lowprec import matmul as mm
-from lowprec.convert import num_threads
+from lowprec._threads import num_threads
 from lowprec.matmul.integer import _int_matmul
 
 TARGETS = {            # (mode, format) -> least ratio to NumPy float32

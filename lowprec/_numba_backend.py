@@ -15,7 +15,7 @@ of csrc/encode.c and the same bits:
 
 Each kernel is a serial ``nogil`` function over one chunk of the flat
 array (64-bit indices); long arrays are split over threads exactly as the
-C kernels are (convert.run_chunked: same pool, same LOWPREC_NUM_THREADS,
+C kernels are (_threads.run_chunked: same pool, same LOWPREC_NUM_THREADS,
 same chunk bounds).  Every element's bits depend only on its value and
 flat index, so the split does not matter.  (A ``numba.prange`` kernel
 around the same chunks runs no faster but compiles in twice the time:

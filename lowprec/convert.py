@@ -22,12 +22,6 @@ from ._threads import num_threads, pool, run_chunked
 from ._validate import check_out, check_scale
 from .formats import Format, FloatFormat, IntFormat, get_format
 
-# Names other modules and tests import from here (their homes: _threads,
-# _options, _validate); kept so that their imports keep working.
-_pool = pool
-_raise_errors = raise_errors
-_mode_name = mode_name
-
 _IN_TYPES = {np.dtype(np.float64): lib.LP_F64,
              np.dtype(np.float32): lib.LP_F32,
              np.dtype(np.float16): lib.LP_F16,

@@ -37,7 +37,8 @@ from __future__ import annotations
 import numpy as np
 
 from .._clib import lib
-from ..convert import check_rounding, encode
+from .._options import check_rounding
+from ..convert import encode
 from ..formats import get_format
 from ._args import (_check_accumulate, _check_isa, _check_plan, _Job,
                     _matmul_shapes, _operand, _scale_layout, _squeeze)

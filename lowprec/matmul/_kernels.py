@@ -1,6 +1,6 @@
 """Calls into the C GEMM driver (csrc/matmul.c) over the thread pool.
 
-Output rows are split over lowprec.convert's pool in ranges aligned to the
+Output rows are split over the pool of lowprec._threads in ranges aligned to the
 micro-tile heights; B is packed once and shared by the threads.  Every
 function that runs a blocked kernel takes ``isa`` (lib.LP_ISA_AUTO or a
 lower level) as a keyword argument, passed down from the entry point.
@@ -13,35 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._clib import ffi, lib
-from ..convert import _pool, num_threads
-
-# Multiply-adds below which a product runs on one thread.
-_MIN_PARALLEL_WORK = 1 << 21
-
-
-def _split_rows(kernel, m, work, align=8):
-    """Runs kernel(row0, row1) over [0, m) in per-thread row ranges (aligned
-    to the micro-tile heights) and ORs the returned flags; a negative return
-    means the kernel ran out of memory."""
-    threads = 1
-    if work >= _MIN_PARALLEL_WORK:
-        threads = max(1, min(num_threads(), m // align))
-    if threads <= 1:
-        results = [kernel(0, m)]
-    else:
-        bounds = [m * t // threads // align * align for t in range(threads)]
-        bounds.append(m)
-        futures = [_pool().submit(kernel, bounds[t], bounds[t + 1])
-                   for t in range(threads)]
-        results = [f.result() for f in futures]
-    flags = 0
-    for r in results:
-        r = 0 if r is None else int(r)
-        if r < 0:
-            raise MemoryError("lowprec matmul kernel: out of memory")
-        flags |= r
-    return flags
-
+from .._threads import split_rows as _split_rows
 
 def _ptr(a, ctype):
     return ffi.cast(ctype, a.ctypes.data)

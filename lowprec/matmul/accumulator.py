@@ -13,7 +13,7 @@ import secrets
 import numpy as np
 
 from .._clib import lib
-from ..convert import check_rounding, make_opts
+from .._options import check_rounding, make_opts
 from ..formats import FloatFormat, get_format
 
 __all__ = ["Accumulator"]
