@@ -49,6 +49,7 @@
 #define LP_AMX 1
 #include <cpuid.h>
 #include <immintrin.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #else
@@ -178,10 +179,20 @@ struct tile_config {
 #define AMX_TARGET __attribute__((target("amx-tile,amx-int8,avx512f," \
                                          "avx512bw,avx512vl,avx512dq,bmi2")))
 
+/* Step 1 as bytes: the low byte of x is the byte of its balanced digit d
+ * (d = x mod 2^8 in [-128, 127]), and the rest is (x - d) / 2^8 =
+ * (x + 128) >> 8 (arithmetic shift, as GCC and Clang define it).
+ * Example: x = -32896 = -128 - 128 * 2^8: bytes 0x80, 0x80, then 0. */
+
+/* Sixteen int32 lanes (GCC / Clang vector extensions, compiled for
+ * AVX-512 by the target attribute of the functions that use them). */
+typedef int32_t v16si __attribute__((vector_size(64)));
+typedef uint32_t v16su __attribute__((vector_size(64)));
+
 /* Step 4, A: rows [r0, r1) into nrb row blocks x nks k steps x L limbs. */
 AMX_TARGET
 static void pack_a(const int32_t *a, int64_t k, int64_t r0, int64_t r1,
-                   int L, int64_t nks, int8_t *ap)
+                   int L, int64_t nks, uint8_t *ap)
 {
     int64_t nrb = (r1 - r0 + TM - 1) / TM;
     memset(ap, 0, (size_t)(nrb * nks * L) * TM * TK);
@@ -190,58 +201,95 @@ static void pack_a(const int32_t *a, int64_t k, int64_t r0, int64_t r1,
         const int32_t *ai = a + i * k;
         for (int64_t ks = 0; ks < nks; ks++) {
             int64_t k0 = ks * TK, kn = k - k0 < TK ? k - k0 : TK;
-            int8_t *t = ap + ((rb * nks + ks) * L) * TM * TK + r * TK;
-            for (int64_t kk = 0; kk < kn; kk++) {
-                int32_t x = ai[k0 + kk];
-                for (int l = 0; l < L; l++) {
-                    int32_t d = ((x + 128) & 255) - 128;
-                    t[l * TM * TK + kk] = (int8_t)d;
-                    x = (x - d) >> 8;
+            uint8_t *t = ap + ((rb * nks + ks) * L) * TM * TK + r * TK;
+            const int32_t *x = ai + k0;
+            /* step 1 as bytes, one loop per limb count so that each
+             * vectorises */
+            if (L == 3)
+                for (int64_t kk = 0; kk < kn; kk++) {
+                    int32_t x1 = (x[kk] + 128) >> 8;
+                    t[kk] = (uint8_t)x[kk];
+                    t[1024 + kk] = (uint8_t)x1;
+                    t[2048 + kk] = (uint8_t)((x1 + 128) >> 8);
                 }
-            }
+            else if (L == 2)
+                for (int64_t kk = 0; kk < kn; kk++) {
+                    t[kk] = (uint8_t)x[kk];
+                    t[1024 + kk] = (uint8_t)((x[kk] + 128) >> 8);
+                }
+            else
+                for (int64_t kk = 0; kk < kn; kk++)
+                    t[kk] = (uint8_t)x[kk];
         }
     }
 }
 
 /* Step 4, B: all of B into ncb column blocks x nks k steps x L limbs, each
- * tile in the VNNI layout. */
+ * tile in the VNNI layout: the 32-bit word q*16 + c of a tile holds the
+ * bytes of B[4q + t][c], t = 0..3, from low to high (little endian). */
 AMX_TARGET
 static void pack_b(const int32_t *b, int64_t n, int64_t k, int L,
-                   int64_t nks, int8_t *bp)
+                   int64_t nks, uint32_t *bp)
 {
     int64_t ncb = (n + TN - 1) / TN;
     memset(bp, 0, (size_t)(ncb * nks * L) * TM * TK);
-    for (int64_t kk = 0; kk < k; kk++) {
-        int64_t ks = kk / TK, q = (kk % TK) / 4, t = kk % 4;
-        const int32_t *bk = b + kk * n;
-        for (int64_t cb = 0; cb < ncb; cb++) {
+    /* Eight column blocks at a time: the stores go to eight sequential
+     * streams and the loads to 512-byte pieces of rows of b. */
+    for (int64_t cb0 = 0; cb0 < ncb; cb0 += 8)
+    for (int64_t k0 = 0; k0 < k; k0 += 4) {
+        int64_t ks = k0 / TK, q = (k0 % TK) / 4;
+        for (int64_t cb = cb0; cb < cb0 + 8 && cb < ncb; cb++) {
             int64_t j0 = cb * TN, jn = n - j0 < TN ? n - j0 : TN;
-            int8_t *tile = bp + ((cb * nks + ks) * L) * TM * TK + q * 64 + t;
-            for (int64_t c = 0; c < jn; c++) {
-                int32_t x = bk[j0 + c];
-                for (int l = 0; l < L; l++) {
-                    int32_t d = ((x + 128) & 255) - 128;
-                    tile[l * TM * TK + 4 * c] = (int8_t)d;
-                    x = (x - d) >> 8;
-                }
+            v16si x[4];
+            for (int t = 0; t < 4; t++) {
+                x[t] = (v16si){0};
+                if (k0 + t < k && jn == TN)
+                    memcpy(&x[t], b + (k0 + t) * n + j0, sizeof x[t]);
+                else if (k0 + t < k)
+                    memcpy(&x[t], b + (k0 + t) * n + j0, (size_t)jn * 4);
+            }
+            uint32_t *w = bp + ((cb * nks + ks) * L) * 256 + q * 16;
+            for (int l = 0; l < L; l++) {
+                v16su v = ((v16su)x[0] & 255) | ((v16su)x[1] & 255) << 8
+                          | ((v16su)x[2] & 255) << 16 | (v16su)x[3] << 24;
+                memcpy(w + l * 256, &v, sizeof v);
+                for (int t = 0; t < 4; t++)
+                    x[t] = (x[t] + 128) >> 8;        /* step 1 as bytes */
             }
         }
     }
+}
+
+/* 64-byte aligned memory for packed operands; from 2 MiB on, aligned to
+ * and advised as transparent huge pages, which saves most of the page
+ * faults of first touch (a 2048 x 2048 B packs into 12 MiB). */
+static void *packed_alloc(size_t bytes)
+{
+    size_t huge = (size_t)1 << 21;
+    void *p = NULL;
+    if (bytes >= huge) {
+        bytes = (bytes + huge - 1) & ~(huge - 1);
+        if (posix_memalign(&p, huge, bytes))
+            return NULL;
+        madvise(p, bytes, MADV_HUGEPAGE);       /* a hint: may fail */
+        return p;
+    }
+    return posix_memalign(&p, 64, bytes ? bytes : 64) ? NULL : p;
 }
 
 /* Tile loops of one 16 x 16 output block over k steps [0, nks): the limb
  * tiles of step ks are at a + ks*L*1024 and b + ks*L*1024; the 2L - 1
  * shift sums (step 2) are stored to s[shift*256 + r*16 + c]. */
 AMX_TARGET
-static void tiles_l3(const int8_t *a, const int8_t *b, int64_t nks,
+static void tiles_l3(const uint8_t *a, const uint8_t *b, int64_t nks,
                      int32_t *s)
 {
     _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
     _tile_zero(4);
     for (int64_t ks = 0; ks < nks; ks++) {
-        const int8_t *a0 = a + ks * 3 * 1024, *b0 = b + ks * 3 * 1024;
-        const int8_t *a1 = a0 + 1024, *a2 = a0 + 2048;
-        const int8_t *b1 = b0 + 1024, *b2 = b0 + 2048;
+        const uint8_t *a0 = a + ks * 3 * 1024, *b0 = b + ks * 3 * 1024;
+        const uint8_t *a1 = a0 + 1024, *a2 = a0 + 2048;
+        const uint8_t *b1 = b0 + 1024, *b2 = b0 + 2048;
         /* Nine limb products through three operand tiles (5, 6, 7) with
          * nine loads; tile s holds S_s. */
         _tile_loadd(5, a0, 64);
@@ -269,12 +317,12 @@ static void tiles_l3(const int8_t *a, const int8_t *b, int64_t nks,
 }
 
 AMX_TARGET
-static void tiles_l2(const int8_t *a, const int8_t *b, int64_t nks,
+static void tiles_l2(const uint8_t *a, const uint8_t *b, int64_t nks,
                      int32_t *s)
 {
     _tile_zero(0); _tile_zero(1); _tile_zero(2);
     for (int64_t ks = 0; ks < nks; ks++) {
-        const int8_t *a0 = a + ks * 2 * 1024, *b0 = b + ks * 2 * 1024;
+        const uint8_t *a0 = a + ks * 2 * 1024, *b0 = b + ks * 2 * 1024;
         _tile_loadd(3, a0, 64);
         _tile_loadd(4, a0 + 1024, 64);
         _tile_loadd(5, b0, 64);
@@ -289,7 +337,7 @@ static void tiles_l2(const int8_t *a, const int8_t *b, int64_t nks,
 }
 
 AMX_TARGET
-static void tiles_l1(const int8_t *a, const int8_t *b, int64_t nks,
+static void tiles_l1(const uint8_t *a, const uint8_t *b, int64_t nks,
                      int32_t *s)
 {
     _tile_zero(0);
@@ -308,13 +356,19 @@ static void combine(const int32_t *s, int L, int add, int64_t *c, int64_t n,
                     int64_t rows, int64_t cols)
 {
     for (int64_t r = 0; r < rows; r++) {
-        int64_t *cr = c + r * n;
-        for (int64_t j = 0; j < cols; j++) {
-            int64_t v = 0;
-            for (int sh = 2 * L - 2; sh >= 0; sh--)
-                v = v * 256 + s[sh * 256 + r * TN + j];
-            cr[j] = add ? cr[j] + v : v;
-        }
+        const int32_t *p = s + r * TN;
+        int64_t v[TN], *cr = c + r * n;
+        for (int j = 0; j < TN; j++)
+            v[j] = p[j];
+        for (int sh = 1; sh < 2 * L - 1; sh++)
+            for (int j = 0; j < TN; j++)
+                v[j] += (int64_t)p[sh * 256 + j] * ((int64_t)1 << (8 * sh));
+        if (add)
+            for (int64_t j = 0; j < cols; j++)
+                cr[j] += v[j];
+        else
+            for (int64_t j = 0; j < cols; j++)
+                cr[j] = v[j];
     }
 }
 
@@ -326,16 +380,17 @@ static int gemm_amx(const int32_t *a, const int32_t *b, int64_t n, int64_t k,
     int64_t nks = (k + TK - 1) / TK;
     int64_t nrb = (r1 - r0 + TM - 1) / TM, ncb = (n + TN - 1) / TN;
     size_t tile = TM * TK;
-    void *ap_ = NULL, *bp_ = NULL;
-    if (posix_memalign(&ap_, 64, (size_t)(nrb * nks * L) * tile)
-        || posix_memalign(&bp_, 64, (size_t)(ncb * nks * L) * tile)) {
+    void *ap_ = packed_alloc((size_t)(nrb * nks * L) * tile);
+    void *bp_ = packed_alloc((size_t)(ncb * nks * L) * tile);
+    if (!ap_ || !bp_) {
         free(ap_);
         free(bp_);
         return -2;
     }
-    int8_t *ap = ap_, *bp = bp_;
+    uint8_t *ap = ap_;
     pack_a(a, k, r0, r1, L, nks, ap);
-    pack_b(b, n, k, L, nks, bp);
+    pack_b(b, n, k, L, nks, bp_);
+    const uint8_t *bp = bp_;
 
     struct tile_config cfg;
     memset(&cfg, 0, sizeof cfg);
@@ -363,8 +418,8 @@ static int gemm_amx(const int32_t *a, const int32_t *b, int64_t n, int64_t k,
                 int64_t rows = r1 - i0 < TM ? r1 - i0 : TM;
                 for (int64_t ks = 0; ks < nks; ks += kcs) {
                     int64_t nk = nks - ks < kcs ? nks - ks : kcs;
-                    const int8_t *at = ap + (rb * nks + ks) * L * tile;
-                    const int8_t *bt = bp + (cb * nks + ks) * L * tile;
+                    const uint8_t *at = ap + (rb * nks + ks) * L * tile;
+                    const uint8_t *bt = bp + (cb * nks + ks) * L * tile;
                     if (L == 3)
                         tiles_l3(at, bt, nk, s);
                     else if (L == 2)
@@ -378,8 +433,8 @@ static int gemm_amx(const int32_t *a, const int32_t *b, int64_t n, int64_t k,
         }
     }
     _tile_release();
-    free(ap);
-    free(bp);
+    free(ap_);
+    free(bp_);
     return 0;
 }
 

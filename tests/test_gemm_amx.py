@@ -62,7 +62,7 @@ def rand(rng, shape, bits):
 @pytest.mark.parametrize("bits", [0, 1, 7, 8, 14, 15, 18, 21])
 @pytest.mark.parametrize("m,n,k", [(1, 1, 1), (16, 16, 64), (17, 33, 65),
                                    (33, 17, 129), (5, 70, 1), (2, 3, 200),
-                                   (40, 31, 63)])
+                                   (40, 31, 63), (3, 150, 70), (18, 260, 5)])
 def test_random(path, bits, m, n, k):
     rng = np.random.default_rng(bits * 1000 + m * 7 + n * 3 + k)
     check(path, rand(rng, (m, k), bits), rand(rng, (k, n), bits), bits)
