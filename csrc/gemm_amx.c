@@ -83,8 +83,12 @@ static int out_of_range(const int32_t *x, int64_t rows, int64_t cols,
     return bad != 0;
 }
 
+/* The return value of lp_gemm_exact_i32 for its arguments; the operand
+ * values (its -3 and -4) only when values is set (the AMX path checks
+ * them while it packs). */
 static int check_args(const int32_t *a, const int32_t *b, int64_t m,
-                      int64_t n, int64_t k, int bits, int64_t r0, int64_t r1)
+                      int64_t n, int64_t k, int bits, int64_t r0, int64_t r1,
+                      int values)
 {
     if (m < 0 || n < 0 || k < 0 || bits < 0 || bits > 21 || r0 < 0
         || r1 < r0 || r1 > m)
@@ -92,6 +96,8 @@ static int check_args(const int32_t *a, const int32_t *b, int64_t m,
     int64_t lim = ((int64_t)1 << bits) - 1;
     if (k > 0 && lim * lim > INT64_MAX / k)
         return -1;                                    /* step 5 bound */
+    if (!values)
+        return 0;
     if (out_of_range(a + r0 * k, r1 - r0, k, k, (int32_t)lim))
         return -3;
     if (r1 > r0 && out_of_range(b, k, n, n, (int32_t)lim))
@@ -121,7 +127,7 @@ int lp_gemm_exact_i32_ref(const int32_t *a, const int32_t *b, int64_t m,
                           int64_t n, int64_t k, int bits, int64_t *c,
                           int64_t r0, int64_t r1)
 {
-    int err = check_args(a, b, m, n, k, bits, r0, r1);
+    int err = check_args(a, b, m, n, k, bits, r0, r1, 1);
     if (err)
         return err;
     gemm_ref(a, b, n, k, c, r0, r1);
@@ -189,11 +195,13 @@ struct tile_config {
 typedef int32_t v16si __attribute__((vector_size(64)));
 typedef uint32_t v16su __attribute__((vector_size(64)));
 
-/* Step 4, A: rows [r0, r1) into nrb row blocks x nks k steps x L limbs. */
+/* Step 4, A: rows [r0, r1) into nrb row blocks x nks k steps x L limbs.
+ * Returns 1 when an element has |x| > lim (the packing is then void). */
 AMX_TARGET
-static void pack_a(const int32_t *a, int64_t k, int64_t r0, int64_t r1,
-                   int L, int64_t nks, uint8_t *ap)
+static int pack_a(const int32_t *a, int64_t k, int64_t r0, int64_t r1,
+                  int L, int64_t nks, int32_t lim, uint8_t *ap)
 {
+    uint32_t ulim = (uint32_t)lim, span = 2u * ulim, bad = 0;
     int64_t nrb = (r1 - r0 + TM - 1) / TM;
     memset(ap, 0, (size_t)(nrb * nks * L) * TM * TK);
     for (int64_t i = r0; i < r1; i++) {
@@ -208,29 +216,37 @@ static void pack_a(const int32_t *a, int64_t k, int64_t r0, int64_t r1,
             if (L == 3)
                 for (int64_t kk = 0; kk < kn; kk++) {
                     int32_t x1 = (x[kk] + 128) >> 8;
+                    bad |= (uint32_t)x[kk] + ulim > span;
                     t[kk] = (uint8_t)x[kk];
                     t[1024 + kk] = (uint8_t)x1;
                     t[2048 + kk] = (uint8_t)((x1 + 128) >> 8);
                 }
             else if (L == 2)
                 for (int64_t kk = 0; kk < kn; kk++) {
+                    bad |= (uint32_t)x[kk] + ulim > span;
                     t[kk] = (uint8_t)x[kk];
                     t[1024 + kk] = (uint8_t)((x[kk] + 128) >> 8);
                 }
             else
-                for (int64_t kk = 0; kk < kn; kk++)
+                for (int64_t kk = 0; kk < kn; kk++) {
+                    bad |= (uint32_t)x[kk] + ulim > span;
                     t[kk] = (uint8_t)x[kk];
+                }
         }
     }
+    return bad != 0;
 }
 
 /* Step 4, B: all of B into ncb column blocks x nks k steps x L limbs, each
  * tile in the VNNI layout: the 32-bit word q*16 + c of a tile holds the
- * bytes of B[4q + t][c], t = 0..3, from low to high (little endian). */
+ * bytes of B[4q + t][c], t = 0..3, from low to high (little endian).
+ * Returns 1 when an element has |x| > lim. */
 AMX_TARGET
-static void pack_b(const int32_t *b, int64_t n, int64_t k, int L,
-                   int64_t nks, uint32_t *bp)
+static int pack_b(const int32_t *b, int64_t n, int64_t k, int L,
+                  int64_t nks, int32_t lim, uint32_t *bp)
 {
+    v16su bad = {0};
+    uint32_t ulim = (uint32_t)lim, span = 2u * ulim;
     int64_t ncb = (n + TN - 1) / TN;
     memset(bp, 0, (size_t)(ncb * nks * L) * TM * TK);
     /* Eight column blocks at a time: the stores go to eight sequential
@@ -248,6 +264,8 @@ static void pack_b(const int32_t *b, int64_t n, int64_t k, int L,
                 else if (k0 + t < k)
                     memcpy(&x[t], b + (k0 + t) * n + j0, (size_t)jn * 4);
             }
+            for (int t = 0; t < 4; t++)
+                bad |= (v16su)((v16su)x[t] + ulim > span);
             uint32_t *w = bp + ((cb * nks + ks) * L) * 256 + q * 16;
             for (int l = 0; l < L; l++) {
                 v16su v = ((v16su)x[0] & 255) | ((v16su)x[1] & 255) << 8
@@ -258,6 +276,10 @@ static void pack_b(const int32_t *b, int64_t n, int64_t k, int L,
             }
         }
     }
+    uint32_t any = 0;
+    for (int c = 0; c < TN; c++)
+        any |= bad[c];
+    return any != 0;
 }
 
 /* 64-byte aligned memory for packed operands; from 2 MiB on, aligned to
@@ -290,26 +312,29 @@ static void tiles_l3(const uint8_t *a, const uint8_t *b, int64_t nks,
         const uint8_t *a0 = a + ks * 3 * 1024, *b0 = b + ks * 3 * 1024;
         const uint8_t *a1 = a0 + 1024, *a2 = a0 + 2048;
         const uint8_t *b1 = b0 + 1024, *b2 = b0 + 2048;
-        /* Nine limb products through three operand tiles (5, 6, 7) with
-         * nine loads; tile s holds S_s. */
+        /* Nine limb products through three operand tiles (5, 6, 7)
+         * with eight loads (fewest for three registers; the tile loads
+         * share the L2 bandwidth the loop is bound by).  Tile s holds S_s,
+         * and the three updates of S_2 (and two of S_1, S_3) are three
+         * products apart, also across k steps, so that each waits less
+         * on the latency of the one before. */
         _tile_loadd(5, a0, 64);
         _tile_loadd(6, b0, 64);
-        _tile_loadd(7, b1, 64);
         _tile_dpbssd(0, 5, 6);              /* A0 B0 */
+        _tile_loadd(7, b1, 64);
         _tile_dpbssd(1, 5, 7);              /* A0 B1 */
+        _tile_loadd(7, b2, 64);
+        _tile_dpbssd(2, 5, 7);              /* A0 B2 */
         _tile_loadd(5, a1, 64);
+        _tile_dpbssd(3, 5, 7);              /* A1 B2 */
         _tile_dpbssd(1, 5, 6);              /* A1 B0 */
-        _tile_dpbssd(2, 5, 7);              /* A1 B1 */
-        _tile_loadd(6, b2, 64);
-        _tile_dpbssd(3, 5, 6);              /* A1 B2 */
-        _tile_loadd(7, a0, 64);
-        _tile_dpbssd(2, 7, 6);              /* A0 B2 */
-        _tile_loadd(7, a2, 64);
-        _tile_dpbssd(4, 7, 6);              /* A2 B2 */
-        _tile_loadd(5, b0, 64);
-        _tile_dpbssd(2, 7, 5);              /* A2 B0 */
         _tile_loadd(6, b1, 64);
-        _tile_dpbssd(3, 7, 6);              /* A2 B1 */
+        _tile_dpbssd(2, 5, 6);              /* A1 B1 */
+        _tile_loadd(5, a2, 64);
+        _tile_dpbssd(3, 5, 6);              /* A2 B1 */
+        _tile_dpbssd(4, 5, 7);              /* A2 B2 */
+        _tile_loadd(6, b0, 64);
+        _tile_dpbssd(2, 5, 6);              /* A2 B0 */
     }
     _tile_stored(0, s, 64); _tile_stored(1, s + 256, 64);
     _tile_stored(2, s + 512, 64); _tile_stored(3, s + 768, 64);
@@ -388,8 +413,14 @@ static int gemm_amx(const int32_t *a, const int32_t *b, int64_t n, int64_t k,
         return -2;
     }
     uint8_t *ap = ap_;
-    pack_a(a, k, r0, r1, L, nks, ap);
-    pack_b(b, n, k, L, nks, bp_);
+    int32_t lim = (int32_t)(((int64_t)1 << bits) - 1);
+    int err = pack_a(a, k, r0, r1, L, nks, lim, ap) ? -3
+          : pack_b(b, n, k, L, nks, lim, bp_) ? -4 : 0;
+    if (err) {
+        free(ap_);
+        free(bp_);
+        return err;
+    }
     const uint8_t *bp = bp_;
 
     struct tile_config cfg;
@@ -451,7 +482,7 @@ int lp_gemm_exact_i32(const int32_t *a, const int32_t *b, int64_t m,
                       int64_t n, int64_t k, int bits, int64_t *c, int64_t r0,
                       int64_t r1)
 {
-    int err = check_args(a, b, m, n, k, bits, r0, r1);
+    int err = check_args(a, b, m, n, k, bits, r0, r1, 0);
     if (err)
         return err;
     if (r1 == r0)
@@ -460,6 +491,5 @@ int lp_gemm_exact_i32(const int32_t *a, const int32_t *b, int64_t m,
     if (k > 0 && n > 0 && lp_amx_available())
         return gemm_amx(a, b, n, k, bits, c, r0, r1);
 #endif
-    gemm_ref(a, b, n, k, c, r0, r1);
-    return 0;
+    return lp_gemm_exact_i32_ref(a, b, m, n, k, bits, c, r0, r1);
 }

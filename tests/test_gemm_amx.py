@@ -192,25 +192,34 @@ def test_two_threads(path):
 def test_errors(path):
     """-1 bad argument, -3 / -4 an element of a / b out of range; c is
     left untouched."""
-    a = np.zeros((4, 5), np.int32)
-    b = np.zeros((5, 3), np.int32)
+    a = np.zeros((20, 70), np.int32)
+    b = np.zeros((70, 37), np.int32)
     for bits in (-1, 22, 31):
         assert gemm(path, a, b, bits)[0] == -1
-    for r0, r1 in ((0, 5), (3, 2), (-1, 2)):
+    for r0, r1 in ((0, 21), (3, 2), (-1, 2)):
         assert gemm(path, a, b, 18, r0, r1)[0] == -1
-    for bits in (0, 7, 18, 21):
+    # every position class: first, inside, the partial tiles at the ends
+    a_spots = [(0, 0), (2, 4), (17, 63), (19, 64), (19, 69), (16, 0)]
+    b_spots = [(0, 0), (4, 2), (63, 17), (64, 31), (69, 36), (68, 32),
+               (3, 15)]
+    for bits in (0, 7, 14, 18, 21):
         lim = (1 << bits) - 1
-        for bad in (lim + 1, -lim - 1):
-            a2 = a.copy()
-            a2[2, 4] = bad
-            rc, c = gemm(path, a2, b, bits)
-            assert rc == -3 and (c == -7).all()
-            # only the rows [r0, r1) of a are read
-            assert gemm(path, a2, b, bits, 0, 2)[0] == 0
-            b2 = b.copy()
-            b2[4, 1] = bad
-            rc, c = gemm(path, a, b2, bits)
-            assert rc == -4 and (c == -7).all()
+        for bad in (lim + 1, -lim - 1, 2 ** 31 - 1, -2 ** 31):
+            for i, j in a_spots:
+                a2 = a.copy()
+                a2[i, j] = bad
+                rc, c = gemm(path, a2, b, bits)
+                assert rc == -3 and (c == -7).all()
+                # only the rows [r0, r1) of a are read
+                assert gemm(path, a2, b, bits, i + 1, 20)[0] == 0
+                assert gemm(path, a2, b, bits, 0, i)[0] == 0
+            for i, j in b_spots:
+                b2 = b.copy()
+                b2[i, j] = bad
+                rc, c = gemm(path, a, b2, bits)
+                assert rc == -4 and (c == -7).all()
+                assert gemm(path, a, b2, bits, 5, 5)[0] == 0
+                assert gemm(path, a2, b2, bits)[0] == -3     # a first
     # k * (2^21 - 1)^2 past int64: refused before any element is read
     k = 3 << 20
     one = np.zeros(1, np.int32)
