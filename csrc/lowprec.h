@@ -284,7 +284,9 @@ int lp_amx_available(void);
  * 0 <= bits <= 21, and k * (2^bits - 1)^2 must fit int64, so the result is
  * exact.  Uses AMX-INT8 where lp_amx_available(), else a portable int64
  * loop; both give the same values.  Calls on disjoint row ranges may run
- * concurrently.  Returns 0, or (c untouched) -1 for a bad argument (sizes,
+ * concurrently; each call packs all of b (k*n bytes per limb: 3 limbs for
+ * bits > 14, 2 for bits > 7), so give each thread one large range.
+ * Returns 0, or (c untouched) -1 for a bad argument (sizes,
  * row range, bits, the int64 bound), -2 when memory ran out, -3 when an
  * element of a (rows [r0, r1)) is out of range, -4 when one of b is. */
 int lp_gemm_exact_i32(const int32_t *a, const int32_t *b, int64_t m,
