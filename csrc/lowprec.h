@@ -271,6 +271,34 @@ void lp_scale_acc(const float *p, const float *as, const float *bs,
                   int64_t n, int64_t nb, int64_t blk, float *c, int64_t row0,
                   int64_t row1);
 
+/* ---- exact integer GEMM on AMX (gemm_amx.c) ---- */
+
+/* 1 when this CPU and OS run AMX-TILE and AMX-INT8 tile instructions and the
+ * process holds the tile-data permission (requested once, by the first
+ * caller); 0 otherwise.  Thread-safe. */
+int lp_amx_available(void);
+
+/* c[i*n + j] = sum over kk of a[i*k + kk] * b[kk*n + j], exactly, for the
+ * rows i in [r0, r1) of c only: a is m x k, b is k x n, c is m x n, all
+ * row-major.  Every operand must satisfy |x| <= 2^bits - 1 with
+ * 0 <= bits <= 21, and k * (2^bits - 1)^2 must fit int64, so the result is
+ * exact.  Uses AMX-INT8 where lp_amx_available(), else a portable int64
+ * loop; both give the same values.  Calls on disjoint row ranges may run
+ * concurrently; each call packs all of b (k*n bytes per limb: 3 limbs for
+ * bits > 14, 2 for bits > 7), so give each thread one large range.
+ * Returns 0, or (c untouched) -1 for a bad argument (sizes,
+ * row range, bits, the int64 bound), -2 when memory ran out, -3 when an
+ * element of a (rows [r0, r1)) is out of range, -4 when one of b is. */
+int lp_gemm_exact_i32(const int32_t *a, const int32_t *b, int64_t m,
+                      int64_t n, int64_t k, int bits, int64_t *c, int64_t r0,
+                      int64_t r1);
+
+/* lp_gemm_exact_i32 on the portable path only (the check of the AMX path;
+ * same contract and return values). */
+int lp_gemm_exact_i32_ref(const int32_t *a, const int32_t *b, int64_t m,
+                          int64_t n, int64_t k, int bits, int64_t *c,
+                          int64_t r0, int64_t r1);
+
 /* LP_CDEF_END */
 
 #ifdef __cplusplus
