@@ -283,7 +283,7 @@ def _steered(*args, isa=-1, plan=None, subblocks=None, **kw):
 
 # -- every exact plan, ISA and thread count gives the same bits --------------
 
-@pytest.mark.parametrize("plan", ["f32", "f64", "sliced", "dot"])
+@pytest.mark.parametrize("plan", ["int", "f32", "f64", "sliced", "dot"])
 @pytest.mark.parametrize("fmt,spread", [("fp4", 3), ("e4m3", 8),
                                         ("bf16", 12), ("fp16", 14)])
 def test_exact_plans(plan, fmt, spread):
@@ -299,6 +299,66 @@ def test_exact_plans(plan, fmt, spread):
     ref = ref_scaled_matmul(a, b, fmt, fmt, ones * np.float32(0.75),
                             np.ones((2, N), np.float32), 48, "exact")
     assert_same_f32(res, ref)
+
+
+@pytest.mark.parametrize("fmt", ["e4m3", "e3m4", "fp6_e3m2", "fp4",
+                                 "float8_e4m3fnuz", "int8"])
+@pytest.mark.parametrize("amx", [True, False])
+def test_exact_int_plan(fmt, amx):
+    """The integer plan (the default on AMX machines for unblocked 8-bit
+    products) against the Fraction reference, on AMX tiles and on the
+    portable loop: extremes of the format (max * max sums that overflow
+    float32 for wide formats, min subnormal products), cancellation,
+    per-row/column scales and a batch."""
+    if amx and not lib_amx():
+        pytest.skip("this CPU or OS does not run AMX-INT8")
+    isa = -1 if amx else 0          # auto: AMX tiles; generic: portable
+    rng = np.random.default_rng(zlib.crc32(fmt.encode()))
+    f = lp.get_format(fmt)
+    M, K, N = 17, 70, 19
+    spread = getattr(f, "emax", 7)
+    a = codes_for(fmt, (2, M, K), rng, spread=spread)
+    b = codes_for(fmt, (K, N), rng, spread=spread)
+    top = lp.encode(np.float64(f.max), f)
+    tiny = lp.encode(np.float64(getattr(f, "min_subnormal", 1)), f)
+    a[0, 0, :] = top
+    b[:, 0] = top                       # max * max, K times
+    a[0, 1, :] = tiny
+    b[:, 1] = tiny                      # min subnormal squared
+    b[:, 2] = b[:, 3]
+    a[1, 2, :K // 2] = top
+    a[1, 2, K // 2:] = lp.encode(np.float64(-f.max), f)   # cancels
+    sa = block_scales(rng, (2, M, 1))
+    sb = block_scales(rng, (1, N))
+    res = _steered(a, b, a_format=fmt, b_format=fmt, accumulate="exact",
+                   a_scale=sa, b_scale=sb, plan="int", isa=isa)
+    for i in range(2):
+        ref = ref_scaled_matmul(a[i], b, fmt, fmt, sa[i], sb, K, "exact")
+        assert_same_f32(res[i], ref)
+    assert_same_f32(res, _steered(a, b, a_format=fmt, b_format=fmt,
+                                  accumulate="exact", a_scale=sa,
+                                  b_scale=sb, plan="dot"))
+
+
+def test_exact_int_plan_falls_back_on_specials():
+    """A NaN or an infinity among the operands: the integer plan steps
+    aside and the IEEE results are patched in as by every other plan."""
+    rng = np.random.default_rng(5)
+    a = codes_for("e5m2", (4, 32), rng, 3)
+    b = codes_for("e5m2", (32, 5), rng, 3)
+    a[0, 3] = 0x7C          # +inf
+    a[1, 0] = 0x7E          # NaN
+    for fmt_a, x in (("e5m2", a), ("e4m3", np.where(a == 0x7E, 0x7F, a))):
+        res = _steered(x.astype(np.uint8), b, a_format=fmt_a,
+                       b_format="e5m2", accumulate="exact", plan="int")
+        ref = _steered(x.astype(np.uint8), b, a_format=fmt_a,
+                       b_format="e5m2", accumulate="exact", plan="dot")
+        assert_same_f32(res, ref)
+
+
+def lib_amx():
+    from lowprec._clib import lib
+    return bool(lib.lp_amx_available())
 
 
 def test_exact_wide_range_bf16():
@@ -454,7 +514,7 @@ def test_isa_kernels_bit_identical(isa):
     ia = np.round(a64 * 2 ** 9).astype(np.int64)
     ib = np.round(b64 * 2 ** 9).astype(np.int64)
     exact = (ia @ ib).astype(np.float64) * 2.0 ** -18
-    for plan in (None, "f64", "sliced"):
+    for plan in (None, "int", "f64", "sliced"):
         res = _steered(a, b, a_format="e4m3", b_format="e4m3",
                        accumulate="exact", isa=isa, plan=plan)
         assert_same_f32(res, exact.astype(np.float32))
@@ -468,7 +528,7 @@ def test_isa_kernels_bit_identical(isa):
              * 2.0 ** -18).astype(np.float32)
         t = p * (sa[:, blk:blk + 1] * sb[blk:blk + 1])
         ref = t if blk == 0 else ref + t
-    for plan in ("f64", "sliced"):
+    for plan in ("int", "f64", "sliced"):
         res = _steered(a, b, a_format="e4m3", b_format="e4m3",
                        accumulate="exact", a_scale=sa, b_scale=sb,
                        block=(50,), isa=isa, plan=plan)

@@ -24,7 +24,7 @@ ACCUMULATE_MODES = ("exact", "fp32", "fast")
 
 # Plans of the exact rule (_exact.py) and the sub-block counts the sliced
 # plan can use; the kernels' instruction sets (lowprec.h, enum lp_isa).
-EXACT_PLANS = ("f32", "f64", "sliced", "dot")
+EXACT_PLANS = ("int", "f32", "f64", "sliced", "dot")
 SUBBLOCKS = (1, 2, 4, 8, 16, 32)
 ISAS = (lib.LP_ISA_AUTO, lib.LP_ISA_GENERIC, lib.LP_ISA_AVX2,
         lib.LP_ISA_AVX512)

@@ -2,6 +2,11 @@
 
 Plans (all give the same bits; _choose_plan picks the cheapest unless the
 caller names one with ``plan=``):
+  "int"     every value is an integer multiple of its format's quantum
+            below 2^21 of it (e4m3, e3m4, fp6, fp4, int8): the integer
+            product, exact in int64 (AMX-INT8 tiles where the CPU has
+            them, lp_gemm_exact_i32), each sum rounded once to float32;
+            chosen by default only on AMX machines, for unblocked products
   "f32"     every partial sum is exact in float32 (narrow formats: fp4,
             fp6 e2m3): the float32 kernel, order irrelevant
   "f64"     every partial sum is exact in float64 (e4m3, e3m4, fp6, int8,
@@ -23,8 +28,8 @@ import numpy as np
 from .._clib import lib
 from ..formats import IntFormat
 from ._geometry import _clog2, _exact_in_f32, _fmt_range, _fmt_width
-from ._kernels import (_gemm_f32, _gemm_f64, _pack_b, _ptr, _scale_acc,
-                       _split_rows)
+from ._kernels import (_gemm_exact_int, _gemm_f32, _gemm_f64, _pack_b, _ptr,
+                       _scale_acc, _split_rows)
 from ._values import _decode, _has_specials, _source
 
 
@@ -34,6 +39,9 @@ def _run_exact(job, *, plan=None, subblocks=None):
     L = _clog2(bk)
     wa, wb = _fmt_width(fa), _fmt_width(fb)
     f32ok = _exact_in_f32(fa) and _exact_in_f32(fb)
+    if _int_plan_applies(job, plan, wa, wb, L):
+        if _exact_int(job, amx=job.isa == lib.LP_ISA_AUTO and _amx()):
+            return
     if plan in (None, "f32") and f32ok and wa + wb + L <= 24:
         if _exact_fused(job, np.float32):
             return
@@ -45,6 +53,75 @@ def _run_exact(job, *, plan=None, subblocks=None):
     for idx, _, A, B, as_, bs in job.items(a64, b64):
         job.out[idx] = _exact_2d(A, B, fa, fb, as_, bs, bk, job.nb,
                                  plan=plan, subblocks=subblocks, isa=job.isa)
+
+
+# Widest operand grid (bits from the quantum to the top binade) that the
+# integer kernel takes; its int64 sums are exact for any K it accepts.
+_INT_PLAN_BITS = 21
+_AMX = None
+
+
+def _amx():
+    global _AMX
+    if _AMX is None:
+        _AMX = bool(lib.lp_amx_available())
+    return _AMX
+
+
+def _int_plan_applies(job, plan, wa, wb, L):
+    """The integer plan runs when named (on AMX tiles with isa AUTO, else
+    on the portable loop), or by default on AMX machines
+    (where it beats the float64 kernel) for unblocked products of 8-bit
+    codes; the sums must also be exact in float64 (wa + wb + L <= 53) so
+    that int64 -> float64 -> float32 rounds once."""
+    if plan not in (None, "int"):
+        return False
+    if max(wa, wb) > _INT_PLAN_BITS or wa + wb + L > 53:
+        return False
+    if plan == "int":
+        return True
+    return (job.nb == 1 and job.isa == lib.LP_ISA_AUTO
+            and job.a.dtype.itemsize == 1 and job.b.dtype.itemsize == 1
+            and _amx())
+
+
+def _int_values(codes, fmt):
+    """Codes as int32 multiples of the format's quantum 2^q (q of
+    _fmt_range), and q; None when a code is NaN or infinite."""
+    X, lut = _source(codes, fmt, np.float64)
+    if _has_specials(X, lut, fmt):
+        return None
+    _, q = _fmt_range(fmt)
+    if lut is None:
+        return np.ldexp(X, -q).astype(np.int32), q
+    ints = np.ldexp(np.where(np.isfinite(lut), lut, 0.0), -q)
+    return ints.astype(np.int32)[X], q          # (the NaN codes unused)
+
+
+def _exact_int(job, *, amx):
+    """Plan "int" over the whole job; False when an operand holds NaN or
+    inf (the caller's other plans patch them in).  The int64 sum times
+    2^(qa+qb) is exact in float64 (wa + wb + L <= 53), so its cast to
+    float32 is the one rounding; the block epilogue then applies the
+    scales, block by block."""
+    ia, ib = _int_values(job.a, job.fa), _int_values(job.b, job.fb)
+    if ia is None or ib is None:
+        return False
+    (A, qa), (B, qb) = ia, ib
+    bits = max(_fmt_width(job.fa), _fmt_width(job.fb))
+    bk, nb = job.bk, job.nb
+    for idx, _, Ai, Bi, as_, bs in job.items(A, B):
+        M, N = Ai.shape[0], Bi.shape[1]
+        out = np.empty((M, N), np.float32)
+        for blk in range(nb):
+            k0, k1 = blk * bk, (blk + 1) * bk
+            Ab = Ai if nb == 1 else np.ascontiguousarray(Ai[:, k0:k1])
+            c = _gemm_exact_int(Ab, Bi[k0:k1], bits, amx=amx)
+            with np.errstate(over="ignore"):     # sums beyond float32: inf
+                p = np.ldexp(c.astype(np.float64), qa + qb).astype(np.float32)
+            _scale_acc(p, as_, bs, nb, blk, out)
+        job.out[idx] = out
+    return True
 
 
 def _exact_fused(job, dtype):

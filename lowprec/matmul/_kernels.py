@@ -74,6 +74,27 @@ def _gemm_f64(a, b, as_, bs, bk, raw=False, alut=None, blut=None, *, isa):
     return out
 
 
+def _gemm_exact_int(a, b, bits, *, amx=True):
+    """The exact int64 product of int32 matrices with |x| < 2^bits
+    (lp_gemm_exact_i32: AMX-INT8 where the CPU has it; amx=False, the
+    portable loop).  Each call packs all of b, so the rows are split into
+    one range per thread."""
+    M, K = a.shape
+    N = b.shape[1]
+    c = np.empty((M, N), np.int64)
+    pa, pb = _ptr(a, "int32_t *"), _ptr(b, "int32_t *")
+    pc = _ptr(c, "int64_t *")
+    fn = lib.lp_gemm_exact_i32 if amx else lib.lp_gemm_exact_i32_ref
+
+    def kernel(r0, r1):
+        r = fn(pa, pb, M, N, K, bits, pc, r0, r1)
+        if r < -2:          # the planner proved every operand in range
+            raise AssertionError(f"lp_gemm_exact_i32 returned {r}")
+        return r
+    _split_rows(kernel, M, M * N * K, align=16)
+    return c
+
+
 def _scale_acc(p, as_, bs, nb, blk, out):
     """The block epilogue of block blk (of nb) for float32 (M, N) block
     sums p: out = t for blk == 0, else R32(out + t), with
