@@ -218,7 +218,7 @@ def make_opts(fmt, rounding, saturate, subnormals, seed, rbits, zero_point):
     o = ffi.new("lp_opts *")
     o.rounding = mode
     o.saturate = bool(saturate)
-    o.subnormals = bool(subnormals)
+    o.keep_subnormals = bool(subnormals)
     if rbits is None:
         rbits = 64
     if not isinstance(rbits, (int, np.integer)) or not 1 <= rbits <= 64:
