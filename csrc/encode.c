@@ -225,13 +225,14 @@ LP_INLINE uint32_t round32_block(const lp_k32 *k, int mode,
  * the target's), 3. lp_round_up on the sh dropped bits, 4. pack is the
  * shifted bits plus the increment, whose carry ripples into the exponent
  * (max + 1 = the inf code), 5. saturation and flush clamp.  bfloat16,
- * nearest-even: 0x3F808000 (1 + 2^-8, a tie): c = 0x3F80 (even), rbit 1,
- * sticky 0 -> no increment, 0x3F80. */
+ * nearest-even: 0x3F808000 (1 + 2^-8, a tie): c = 0x3F80 (even), tie 1
+ * -> no increment, 0x3F80. */
 LP_INLINE void shift32_block(const lp_k32 *k, int mode, const uint32_t *src,
                              uint32_t *dst, int64_t n, uint64_t key,
                              int64_t index0)
 {
-    const uint32_t sh = 23 - k->mb, half = 1u << (sh - 1);
+    const uint32_t sh = 23 - k->mb, low = (1u << sh) - 1;
+    const int32_t ihalf = 1 << (sh - 1);
     const uint32_t maxc = k->max_code, nanc = k->nan_res;
     const uint32_t minn = k->sub_ok ? 0 : k->min_norm;
     const uint32_t sat = k->saturate, mask_hi = k->sr_mask_hi;
@@ -250,8 +251,12 @@ LP_INLINE void shift32_block(const lp_k32 *k, int mode, const uint32_t *src,
             sr_up = lp_sr_less(lp_hash32(key_hi, lo, hi), 0, a << (32 - sh),
                                0, mask_hi, 0);
         }
-        c += lp_round_up(mode, s, c & 1u, c & 1u, (uint32_t)((a & half) != 0),
-                         (uint32_t)((a & (half - 1)) != 0), sr_up);
+        /* the dropped bits, below 2^23: signed compares are exact (and
+         * AVX2 has no unsigned one) */
+        int32_t rest = (int32_t)(a & low);
+        c += lp_round_up(mode, s, c & 1u, c & 1u, (uint32_t)(rest > ihalf),
+                         (uint32_t)(rest == ihalf), (uint32_t)(rest != 0),
+                         sr_up);
         c = sat && c > maxc ? maxc : c;
         c = c < minn ? 0 : c;
         c |= s << k->sign_shift;

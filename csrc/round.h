@@ -105,25 +105,28 @@ LP_INLINE uint32_t lp_sr_less(uint32_t r_hi, uint32_t r_lo, uint32_t d_hi,
  * decision, called by every core (lp_round_float, lp_round_int,
  * lp_round_f32, the shift path of encode.c).  Every argument is 0 or 1:
  *   sign      the value is negative
- *   m_odd     the lower neighbour's significand is odd  (RNE's tie)
- *   code_odd  the lower neighbour's code is odd         (RO)
- *   rbit      the round bit: dropped part >= half a gap
- *   sticky    the dropped part below the round bit is non-zero
- *   sr_up     lp_sr_less of the dropped part             (SR only)
+ *   m_odd     the lower neighbour's significand is odd   (RNE's tie)
+ *   code_odd  the lower neighbour's code is odd          (RO)
+ *   above     the dropped part is above half a gap       (nearest modes)
+ *   tie       the dropped part is exactly half a gap     (nearest modes)
+ *   inexact   the dropped part is non-zero               (directed, RO)
+ *   sr_up     lp_sr_less of the dropped part             (SR)
  * Returns 1 to take the upper neighbour (m + 1), else 0.  Written with
- * & and | only, so that mode a constant, it is branch-free and a loop
- * over it vectorises.  e4m3fn, 1.3f: kept m = 0b1010 (1.25), dropped
- * 0.4 of a gap: rbit 0, sticky 1 -> RNE 0, RU 1, RO 1 (0b1010 is even). */
+ * & and | only: with mode a constant (the float32 core and the shift
+ * path), it is branch-free, the arguments the mode does not read are dead
+ * code, and a loop over it vectorises.  e4m3fn, 1.3f: kept m = 0b1010
+ * (1.25), dropped 0.4 of a gap: above 0, tie 0, inexact 1 -> RNE 0, RU 1,
+ * RO 1 (0b1010 is even). */
 LP_INLINE uint32_t lp_round_up(int mode, uint32_t sign, uint32_t m_odd,
-                               uint32_t code_odd, uint32_t rbit,
-                               uint32_t sticky, uint32_t sr_up)
+                               uint32_t code_odd, uint32_t above,
+                               uint32_t tie, uint32_t inexact,
+                               uint32_t sr_up)
 {
-    uint32_t inexact = rbit | sticky;
     switch (mode) {
     case LP_RNE:
-        return rbit & (sticky | m_odd);
+        return above | (tie & m_odd);
     case LP_RNA:
-        return rbit;
+        return above | tie;
     case LP_RZ:
         return 0;
     case LP_RU:
@@ -143,6 +146,7 @@ LP_INLINE uint32_t lp_increment(const lp_opts *o, int sign, uint64_t m,
                                 int64_t code0, uint64_t d, int sticky,
                                 uint64_t rnd)
 {
+    const uint64_t half = (uint64_t)1 << 63;
     uint32_t sr_up = 0;
     if (o->rounding == LP_SR) {
         uint32_t mh, ml;
@@ -151,8 +155,10 @@ LP_INLINE uint32_t lp_increment(const lp_opts *o, int sign, uint64_t m,
                            (uint32_t)(d >> 32), (uint32_t)d, mh, ml);
     }
     return lp_round_up(o->rounding, (uint32_t)(sign != 0), (uint32_t)(m & 1),
-                       (uint32_t)(code0 & 1), (uint32_t)(d >> 63),
-                       (uint32_t)((d << 1) != 0 || sticky), sr_up);
+                       (uint32_t)(code0 & 1),
+                       (uint32_t)(d > half || (d == half && sticky)),
+                       (uint32_t)(d == half && !sticky),
+                       (uint32_t)(d != 0 || sticky), sr_up);
 }
 
 /* Is the overflowed result "infinity" (else the largest finite value)?
@@ -571,8 +577,9 @@ LP_INLINE uint32_t lp_round_f32(const lp_k32 *k, uint32_t u, int mode,
                            k->sr_mask_lo);
     }
     uint32_t inc = lp_round_up(mode, s, m & 1u, code0 & 1u,
-                               (uint32_t)((rem & half) != 0),
-                               (uint32_t)((rem & (half - 1)) != 0), sr_up);
+                               (uint32_t)(rem > half),
+                               (uint32_t)(rem == half) & (uint32_t)(half != 0),
+                               (uint32_t)(rem != 0), sr_up);
     m += inc;
     uint32_t code = base + m;
     /* 5. check: below the smallest normal, overflow, sign */

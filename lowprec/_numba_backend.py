@@ -167,11 +167,11 @@ def _shift_one(S, mode, u, r):
     the sh dropped bits, 4. pack is the shifted bits plus the increment,
     whose carry ripples into the exponent (max + 1 = the inf code), 5.
     saturation and flush clamp.  bfloat16, nearest-even: 0x3F808000 (1 +
-    2^-8, a tie): c = 0x3F80 (even), rbit 1, sticky 0 -> 0x3F80.
+    2^-8, a tie): c = 0x3F80 (even), tie 1 -> no increment, 0x3F80.
     Stochastic: the dropped bits fill d's high word (d_lo = 0), so
     lp_sr_less on r's high word r alone decides."""
     w = np.uint32
-    sh, half, maxc, nanc, minn, sign_shift, sat, mask_hi = S
+    sh, low, half, maxc, nanc, minn, sign_shift, sat, mask_hi = S
     s = u >> w(31)
     a = u & w(0x7FFFFFFF)
     c = shr32(a, sh)
@@ -179,9 +179,9 @@ def _shift_one(S, mode, u, r):
     if mode == SR:
         sr_up = lp_sr_less(r, w(0), shl32(a, w(w(32) - sh)), w(0), mask_hi,
                            w(0))
-    c = w(c + lp_round_up(mode, s, w(c & w(1)), w(c & w(1)),
-                          w(w(a & half) != w(0)),
-                          w(w(a & w(half - w(1))) != w(0)), sr_up))
+    rest = w(a & low)
+    c = w(c + lp_round_up(mode, s, w(c & w(1)), w(c & w(1)), w(rest > half),
+                          w(rest == half), w(rest != w(0)), sr_up))
     if sat != w(0) and c > maxc:
         c = maxc
     if c < minn:
@@ -301,7 +301,8 @@ def _shift_params(K):
     k = dict(zip(core.K32_FIELDS, (int(v) for v in K)))
     sh = 23 - k["mb"]
     u = np.uint32
-    return (u(sh), u(1 << (sh - 1)), u(k["max_code"]), u(k["nan_res"]),
+    return (u(sh), u((1 << sh) - 1), u(1 << (sh - 1)), u(k["max_code"]),
+            u(k["nan_res"]),
             u(0 if k["sub_ok"] else k["min_norm"]), u(k["sign_shift"]),
             u(k["saturate"]), u(k["sr_mask_hi"]))
 

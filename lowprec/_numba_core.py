@@ -338,23 +338,23 @@ def lp_sr_less(r_hi, r_lo, d_hi, d_lo, mask_hi, mask_lo):
 
 
 @_jitable
-def lp_round_up(mode, sign, m_odd, code_odd, rbit, sticky, sr_up):
+def lp_round_up(mode, sign, m_odd, code_odd, above, tie, inexact, sr_up):
     """3. The per-mode increment: the one definition of every rounding
     mode's decision, called by every core (lp_round_float, lp_round_int,
     lp_round_f32, the shift path of _numba_backend).  Every argument is
     uint32 0 or 1: sign; m_odd, the lower neighbour's significand parity
-    (RNE's tie); code_odd, its code parity (RO); rbit, the round bit
-    (dropped part >= half a gap); sticky, the dropped part below it is
-    non-zero; sr_up, lp_sr_less of the dropped part (SR only).  Returns
-    uint32 1 to take the upper neighbour.  & and | only: branch-free when
-    mode is a constant.  e4m3fn, 1.3f: kept m = 0b1010 (1.25), dropped
-    0.4 of a gap: rbit 0, sticky 1 -> RNE 0, RU 1, RO 1."""
+    (RNE's tie); code_odd, its code parity (RO); above / tie, the dropped
+    part is above / exactly half a gap (nearest modes); inexact, it is
+    non-zero (directed modes, RO); sr_up, lp_sr_less of the dropped part
+    (SR).  Returns uint32 1 to take the upper neighbour.  & and | only:
+    with mode a constant it is branch-free and the arguments the mode does
+    not read are dead code.  e4m3fn, 1.3f: kept m = 0b1010 (1.25), dropped
+    0.4 of a gap: above 0, tie 0, inexact 1 -> RNE 0, RU 1, RO 1."""
     w = np.uint32
-    inexact = w(rbit | sticky)
     if mode == RNE:
-        return w(rbit & w(sticky | m_odd))
+        return w(above | w(tie & m_odd))
     if mode == RNA:
-        return w(rbit)
+        return w(above | tie)
     if mode == RZ:
         return _W0
     if mode == RU:
@@ -379,10 +379,13 @@ def lp_increment(O, sign, m, code0, d, sticky, rnd):
         mh, ml = lp_sr_masks(O[O_RBITS])
         sr_up = lp_sr_less(w(rnd >> _U32), w(rnd & _LO32), w(d >> _U32),
                            w(d & _LO32), mh, ml)
-    rest = ((d << _U1) != _U0) | (sticky != 0)
+    st = sticky != 0
+    above = (d > _HALF) | ((d == _HALF) & st)
+    tie = (d == _HALF) & (not st)
+    inexact = (d != _U0) | st
     up = lp_round_up(mode, w(1 if sign != 0 else 0), w(m & _U1),
-                     w(code0 & 1), w(d >> np.uint64(63)),
-                     w(1 if rest else 0), sr_up)
+                     w(code0 & 1), w(1 if above else 0), w(1 if tie else 0),
+                     w(1 if inexact else 0), sr_up)
     return np.uint64(up)
 
 
@@ -749,9 +752,8 @@ def lp_round_f32(K, u, mode, rnd_hi, rnd_lo):
         dl = lp_sel(in_b, shl32(low_bits, w(p & _W31)),
                     lp_sel(in_c, shr32(sig, c_sh), _W0))
         sr_up = lp_sr_less(rnd_hi, rnd_lo, dh, dl, sr_mask_hi, sr_mask_lo)
-    inc = lp_round_up(mode, s, w(m & _W1), w(code0 & _W1),
-                      w(w(rem & half) != _W0),
-                      w(w(rem & w(half - _W1)) != _W0), sr_up)
+    inc = lp_round_up(mode, s, w(m & _W1), w(code0 & _W1), w(rem > half),
+                      w(rem == half) & w(half != _W0), w(rem != _W0), sr_up)
     m = w(m + inc)
     code = w(base + m)
     # 5. check: below the smallest normal, overflow, sign
