@@ -5,7 +5,8 @@
  *   2. align    normalise sig, pick the quantum of the target binade and
  *               split sig into the kept significand m and the dropped
  *               fraction d (a 0.64 fixed-point number, plus a sticky bit)
- *   3. round    one per-mode increment decides m or m + 1
+ *   3. round    one per-mode increment decides m or m + 1: lp_round_up,
+ *               the one definition every core and fast path calls
  *   4. pack     code = base + m, by addition: a carry out of the mantissa
  *               field ripples into the exponent field
  *   5. check    overflow, flush, sign, after rounding
@@ -459,10 +460,11 @@ LP_INLINE int64_t lp_round_any(const lp_format *f, const lp_opts *o,
  * The same steps as lp_round_float, for a float32 input u, with a 32-bit
  * significand and no branches, so that a loop over it vectorises (AVX2
  * has variable shifts per lane).  It needs every float32 subnormal to lie
- * below the target's normal range (emin >= -126: every format but E8M0);
+ * below the target's normal range (f->f32_range: every format but E8M0);
  * lp_k32_init says whether a format qualifies.  Tests check it against
  * lp_round_float on every float16 and bfloat16 input and on random
- * float32 bit patterns. */
+ * float32 bit patterns.  It computes no exception flags (lp_round_flags
+ * does; the array kernels return enum lp_error only). */
 typedef struct {
     uint32_t mb;          /* target mantissa bits                           */
     uint32_t emin_b;      /* target emin as a float32 biased exponent       */

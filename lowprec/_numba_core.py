@@ -7,7 +7,8 @@ numbered steps:
   2. align    normalise sig, pick the quantum of the target binade, split
               sig into the kept significand m and the dropped fraction d
               (0.64 fixed point) plus a sticky bit
-  3. round    one per-mode increment decides m or m + 1
+  3. round    one per-mode increment decides m or m + 1: lp_round_up,
+              the one definition every core and fast path calls
   4. pack     code = base + m, by addition (the carry ripples into the
               exponent field)
   5. check    overflow, flush, sign, after rounding
@@ -20,7 +21,8 @@ gives the same code but copies the IR at every call site, which makes
 compiling the nested core take minutes.)  The same functions compile for
 CUDA: ``numba.cuda.jit`` turns a CPU dispatcher called from device code
 into a device function.  C pointers become return values: a function that
-ORs into ``*err`` in C returns ``(code, err)``.
+ORs into ``*err`` in C returns ``(code, err)``, one that also ORs into
+``*flags`` (the IEEE exception flags, ``*_flags``) ``(code, err, flags)``.
 
 round.h's float32 core (lp_k32_init, lp_round_f32: 32-bit, branch-free,
 for the vectorised loops) is here too, with the same structure.
@@ -646,7 +648,7 @@ def lp_unpack_bits(bits, ebits, mbits):
 # The same steps as lp_round_float for a float32 input u, with a 32-bit
 # significand and no branches, so that a loop over it vectorises.  It
 # needs every float32 subnormal below the target's normal range
-# (emin >= -126: every format but E8M0); lp_k32_init says whether a
+# (F[F32_RANGE]: every format but E8M0); lp_k32_init says whether a
 # format qualifies.  K is the C struct lp_k32 as a tuple:
 K32_FIELDS = ("mb", "emin_b", "emax_b2", "bias_m128", "min_norm",
               "max_code", "sign_shift", "sub_ok", "has_sub", "negzero",
