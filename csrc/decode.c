@@ -87,8 +87,7 @@ typedef struct {
 
 static int d32_init(lp_d32 *d, const lp_format *f)
 {
-    if (f->kind != LP_FLOAT || !f->subnormals || f->emin < -126
-        || f->emax > 127)
+    if (!f->f32_range || f->layout == LP_LAYOUT_NOZERO)
         return 0;
     d->mb = (uint32_t)f->mbits;
     d->magmask = (uint32_t)((1u << (f->ebits + f->mbits)) - 1);
@@ -172,9 +171,8 @@ void lp_decode(const lp_format *f, const void *codes, int64_t n,
         return;
 
     /* bfloat16 into float32, unscaled: a shift. */
-    if (!is_int && size == 2 && f->ebits == 8 && f->mbits == 7
-        && f->bias == 127 && f->nans == LP_NANS_IEEE && f->infs
-        && f->subnormals && f->is_signed && !scale && out_type == LP_F32) {
+    if (f->layout == LP_LAYOUT_TRUNC32 && f->nbits == 16 && !scale
+        && out_type == LP_F32) {
         bf16_f32((const uint16_t *)codes, n, (float *)out);
         return;
     }

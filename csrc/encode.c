@@ -218,43 +218,45 @@ LP_INLINE uint32_t round32_block(const lp_k32 *k, int mode,
     return err;
 }
 
-/* Formats with float32's exponent field and bias (bfloat16, tfloat32):
- * the core's steps with a constant alignment.  2. align is a shift by
- * sh = 23 - mbits, 3. the mode's increment is added below the kept bits,
- * 4. its carry ripples into the exponent (max + carry = the inf code),
- * 5. saturation and flush clamp.  bfloat16, nearest-even: 0x3F808000
- * (1 + 2^-8, a tie) -> (0x3F808000 + 0x7FFF + 0) >> 16 = 0x3F80. */
+/* The shift path, for LP_LAYOUT_TRUNC32 formats (bfloat16, tfloat32):
+ * the core's steps specialised to a target whose codes are the top bits
+ * of float32's.  1. unpack is a mask (the sign apart), 2. align a fixed
+ * shift by sh = 23 - mbits (no binade to choose, float32 subnormals are
+ * the target's), 3. lp_round_up on the sh dropped bits, 4. pack is the
+ * shifted bits plus the increment, whose carry ripples into the exponent
+ * (max + 1 = the inf code), 5. saturation and flush clamp.  bfloat16,
+ * nearest-even: 0x3F808000 (1 + 2^-8, a tie): c = 0x3F80 (even), tie 1
+ * -> no increment, 0x3F80. */
 LP_INLINE void shift32_block(const lp_k32 *k, int mode, const uint32_t *src,
                              uint32_t *dst, int64_t n, uint64_t key,
                              int64_t index0)
 {
-    const uint32_t sh = 23 - k->mb, low = (1u << sh) - 1, half = 1u << (sh - 1);
+    const uint32_t sh = 23 - k->mb, low = (1u << sh) - 1;
+    const int32_t ihalf = 1 << (sh - 1);
     const uint32_t maxc = k->max_code, nanc = k->nan_res;
     const uint32_t minn = k->sub_ok ? 0 : k->min_norm;
-    const uint32_t sat = k->saturate;
-    /* stochastic: r's top sh bits against the dropped bits, both cut to
-     * the top rbits of the field: r < d on 64 bits reduces to this */
-    const uint32_t sr_mask = low & (k->sr_mask_hi >> (32 - sh));
+    const uint32_t sat = k->saturate, mask_hi = k->sr_mask_hi;
     const uint32_t lo0 = (uint32_t)index0;
     const uint32_t hi0 = (uint32_t)((uint64_t)index0 >> 32);
     const uint32_t key_hi = (uint32_t)(key >> 32);
     const uint32_t m = (uint32_t)n;
     for (uint32_t i = 0; i < m; i++) {
         uint32_t u = src[i], s = u >> 31, a = u & 0x7FFFFFFFu;
-        uint32_t c;
+        uint32_t c = a >> sh;
+        uint32_t sr_up = 0;
         if (mode == LP_SR) {
+            /* the dropped bits fill d's high word (d_lo = 0), so r's low
+             * word never decides: lp_sr_less on the high words */
             uint32_t lo = lo0 + i, hi = hi0 + (uint32_t)(lo < lo0);
-            uint32_t r = lp_hash32(key_hi, lo, hi) >> (32 - sh);
-            c = (a >> sh) + (uint32_t)((r & sr_mask) < (a & sr_mask));
-        } else {
-            uint32_t inc = mode == LP_RNE ? half - 1 + ((a >> sh) & 1u)
-                         : mode == LP_RNA ? half
-                         : mode == LP_RU ? low & (s - 1u)
-                         : mode == LP_RD ? low & (0u - s) : 0;
-            c = (a + inc) >> sh;
-            if (mode == LP_RO)
-                c |= (uint32_t)((a & low) != 0);
+            sr_up = lp_sr_less(lp_hash32(key_hi, lo, hi), 0, a << (32 - sh),
+                               0, mask_hi, 0);
         }
+        /* the dropped bits, below 2^23: signed compares are exact (and
+         * AVX2 has no unsigned one) */
+        int32_t rest = (int32_t)(a & low);
+        c += lp_round_up(mode, s, c & 1u, c & 1u, (uint32_t)(rest > ihalf),
+                         (uint32_t)(rest == ihalf), (uint32_t)(rest != 0),
+                         sr_up);
         c = sat && c > maxc ? maxc : c;
         c = c < minn ? 0 : c;
         c |= s << k->sign_shift;
@@ -274,7 +276,6 @@ LP_INLINE void narrow32(const uint32_t *c, int64_t n, void *out, int size)
         memcpy(out, c, (size_t)n * 4);
 }
 
-/* All blocks; mode is a constant where it is inlined. */
 /* All blocks; mode is a constant where it is inlined. */
 LP_INLINE uint32_t run32_mode(const lp_k32 *k, int shift, int mode,
                               int in_type, const void *in, int64_t n,
@@ -339,19 +340,22 @@ static int run32(const lp_k32 *k, int shift, const lp_opts *o,
 
 #ifdef LP_HAVE_F16C
 __attribute__((target("avx2,f16c")))
-static void f16c_run(const lp_opts *o, const float *in, int64_t n,
-                     const double *scale, uint16_t *out)
+static void f16c_run(const lp_k32 *k, const lp_opts *o, const float *in,
+                     int64_t n, const double *scale, uint16_t *out)
 {
     const __m256 s = _mm256_set1_ps(scale ? (float)*scale : 1.0f);
     const __m256i absmask = _mm256_set1_epi32(0x7FFFFFFF);
     const __m256i f32inf = _mm256_set1_epi32(0x7F800000);
     const __m128i nan16 = _mm_set1_epi16(0x7E00);
-    const __m128i max16 = _mm_set1_epi16(0x7BFF);
+    /* 5. the policies of lp_k32_init: an inf out of the hardware (from
+     * overflow or an inf input) becomes k->over[0] (max under saturate);
+     * subnormal results flush unless kept */
+    const __m128i over16 = _mm_set1_epi16((short)k->over[0]);
     const __m128i inf16 = _mm_set1_epi16(0x7C00);
     const __m128i minnorm16 = _mm_set1_epi16(0x0400);
     const __m128i mag16 = _mm_set1_epi16(0x7FFF);
     const __m128i sign16 = _mm_set1_epi16((short)0x8000);
-    const int sat = o->saturate, flush = !o->subnormals;
+    const int sat = k->over[0] != 0x7C00u, flush = !k->sub_ok;
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
         __m256 x = _mm256_loadu_ps(in + i);
@@ -369,7 +373,7 @@ static void f16c_run(const lp_opts *o, const float *in, int64_t n,
         if (sat) {
             /* inf (from overflow or an inf input) -> max, sign kept */
             __m128i isinf = _mm_cmpeq_epi16(hm, inf16);
-            hm = _mm_blendv_epi8(hm, max16, isinf);
+            hm = _mm_blendv_epi8(hm, over16, isinf);
         }
         if (flush) {
             /* unsigned hm < 0x0400: subnormal -> zero of the same sign */
@@ -382,20 +386,15 @@ static void f16c_run(const lp_opts *o, const float *in, int64_t n,
     }
     /* tail through the core */
     if (i < n) {
-        lp_format f16 = {0};
-        f16.kind = LP_FLOAT; f16.ebits = 5; f16.mbits = 10; f16.bias = 15;
-        f16.infs = 1; f16.nans = LP_NANS_IEEE; f16.negzero = 1;
-        f16.subnormals = 1; f16.is_signed = 1;
-        lp_format_init(&f16);
+        lp_format f16;
+        lp_format_ieee(&f16, 5, 10);
         encode_general(&f16, o, LP_F32, in + i, n - i, scale, 0, out + i, 2);
     }
 }
 
 static int f16c_fits(const lp_format *f, const lp_opts *o, int in_type)
 {
-    return in_type == LP_F32 && f->kind == LP_FLOAT && f->ebits == 5
-           && f->mbits == 10 && f->bias == 15 && f->infs && f->is_signed
-           && f->nans == LP_NANS_IEEE && f->negzero && f->subnormals
+    return in_type == LP_F32 && f->layout == LP_LAYOUT_BINARY16
            && o->rounding == LP_RNE && __builtin_cpu_supports("f16c")
            && __builtin_cpu_supports("avx2");
 }
@@ -404,14 +403,6 @@ static int f16c_fits(const lp_format *f, const lp_opts *o, int in_type)
 /* ---- entry points ------------------------------------------------------- */
 
 enum { PATH_GENERAL, PATH_F32, PATH_SHIFT, PATH_F16C };
-
-/* bfloat16 / tfloat32-like: float32's exponent field, bias and specials. */
-static int shift_fits(const lp_format *f)
-{
-    return f->kind == LP_FLOAT && f->ebits == 8 && f->bias == 127
-           && f->mbits < 23 && f->subnormals && f->infs
-           && f->nans == LP_NANS_IEEE && f->negzero && f->is_signed;
-}
 
 /* The path for a call, chosen once. */
 typedef struct {
@@ -425,14 +416,14 @@ static void encoder_init(lp_encoder *e, const lp_format *f, const lp_opts *o,
     e->size = code_size(f);
     e->path = PATH_GENERAL;
 #ifdef LP_HAVE_F16C
-    if (f16c_fits(f, o, in_type)) {
+    if (f16c_fits(f, o, in_type) && lp_k32_init(&e->k, f, o)) {
         e->path = PATH_F16C;
         return;
     }
 #endif
     if ((in_type == LP_F32 || in_type == LP_F16 || in_type == LP_BF16)
         && lp_k32_init(&e->k, f, o))
-        e->path = shift_fits(f) ? PATH_SHIFT : PATH_F32;
+        e->path = f->layout == LP_LAYOUT_TRUNC32 ? PATH_SHIFT : PATH_F32;
 }
 
 static int encoder_run(const lp_encoder *e, const lp_format *f,
@@ -447,7 +438,7 @@ static int encoder_run(const lp_encoder *e, const lp_format *f,
                      out, e->size, index0);
 #ifdef LP_HAVE_F16C
     case PATH_F16C:
-        f16c_run(o, (const float *)in, n, scale, (uint16_t *)out);
+        f16c_run(&e->k, o, (const float *)in, n, scale, (uint16_t *)out);
         return 0;
 #endif
     default:

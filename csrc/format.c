@@ -5,6 +5,7 @@
  * package reads them from this struct.
  */
 #include <math.h>
+#include <string.h>
 #include "lowprec.h"
 
 /* Magnitude code with every exponent and mantissa bit set. */
@@ -35,7 +36,46 @@ static int init_int(lp_format *f)
     f->max_code = f->int_max;
     f->inf_code = f->nan_code = LP_NO_CODE;
     f->emin = f->emax = 0;
+    f->layout = LP_LAYOUT_INT;
+    f->f32_range = 0;
     return 0;
+}
+
+/* Is f (valid, float) IEEE 754's layout with ebits and mbits at most: the
+ * binary bias, inf, IEEE NaNs, -0, subnormals and a sign bit? */
+static int ieee_like(const lp_format *f, int32_t ebits)
+{
+    return f->ebits == ebits && f->bias == (1 << (ebits - 1)) - 1
+           && f->infs && f->nans == LP_NANS_IEEE && f->negzero
+           && f->subnormals && f->is_signed;
+}
+
+/* The layout of a valid float format: the one place that recognises a
+ * format by its fields. */
+static int32_t float_layout(const lp_format *f)
+{
+    if (!f->subnormals)
+        return LP_LAYOUT_NOZERO;
+    if (ieee_like(f, 5) && f->mbits == 10)
+        return LP_LAYOUT_BINARY16;
+    if (ieee_like(f, 8))
+        return f->mbits == 23 ? LP_LAYOUT_BINARY32 : LP_LAYOUT_TRUNC32;
+    return LP_LAYOUT_FLOAT;
+}
+
+int lp_format_ieee(lp_format *f, int32_t ebits, int32_t mbits)
+{
+    memset(f, 0, sizeof *f);
+    f->kind = LP_FLOAT;
+    f->ebits = ebits;
+    f->mbits = mbits;
+    f->bias = ebits >= 1 && ebits <= 8 ? (1 << (ebits - 1)) - 1 : 0;
+    f->infs = 1;
+    f->nans = LP_NANS_IEEE;
+    f->negzero = 1;
+    f->subnormals = 1;
+    f->is_signed = 1;
+    return lp_format_init(f);
 }
 
 int lp_format_init(lp_format *f)
@@ -114,6 +154,8 @@ int lp_format_init(lp_format *f)
         int32_t field = (int32_t)(f->max_code >> f->mbits);
         f->emax = (field == 0 && f->subnormals) ? f->emin : field - f->bias;
     }
+    f->layout = float_layout(f);
+    f->f32_range = f->emin >= -126 && f->emax <= 127;
     return 0;
 }
 

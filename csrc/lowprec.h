@@ -27,6 +27,21 @@ extern "C" {
 
 enum lp_kind { LP_FLOAT = 0, LP_INT = 1 };
 
+/* How a format is laid out, derived once by lp_format_init: the kernels
+ * choose their fast paths by it, never by comparing fields. */
+enum lp_layout {
+    LP_LAYOUT_INT = 0,      /* integer format                              */
+    LP_LAYOUT_FLOAT = 1,    /* any other float format with a zero          */
+    LP_LAYOUT_NOZERO = 2,   /* float without subnormals and without zero:
+                               exponent field 0 holds normals (E8M0)       */
+    LP_LAYOUT_BINARY16 = 3, /* IEEE 754 binary16                           */
+    LP_LAYOUT_BINARY32 = 4, /* IEEE 754 binary32                           */
+    LP_LAYOUT_TRUNC32 = 5   /* binary32 truncated: 8 exponent bits, bias 127,
+                               IEEE inf/NaN/-0/subnormals, signed, fewer
+                               mantissa bits (bfloat16, tfloat32): codes are
+                               the top bits of binary32's                  */
+};
+
 /* NaN encodings (see API.md section 1). */
 enum lp_nans {
     LP_NANS_IEEE = 0,    /* top exponent field, non-zero mantissa          */
@@ -66,6 +81,10 @@ typedef struct lp_format {
     int64_t nan_code;    /* float: canonical NaN code, or LP_NO_CODE        */
     int64_t int_min;     /* int: smallest value                             */
     int64_t int_max;     /* int: largest value                              */
+    int32_t layout;      /* enum lp_layout                                  */
+    int32_t f32_range;   /* float: 1 if emin >= -126 and emax <= 127: every
+                            value is a float32 and float32's subnormals lie
+                            below the normal range                          */
 } lp_format;
 
 /* Validates the primary fields and computes the derived ones.
@@ -73,6 +92,12 @@ typedef struct lp_format {
  * -1 kind, -2 ebits, -3 mbits, -4 bias, -5 nans/infs/negzero combination,
  * -6 bits, -7 total width over 32. */
 int lp_format_init(lp_format *f);
+
+/* Fills f with the IEEE 754 binary format of ebits exponent and mbits
+ * mantissa bits (bias 2^(ebits-1) - 1, inf, IEEE NaNs, -0, subnormals,
+ * signed; lp_format_ieee(f, 8, 23) is binary32, (f, 5, 10) binary16) and
+ * initialises it.  Returns lp_format_init's result. */
+int lp_format_ieee(lp_format *f, int32_t ebits, int32_t mbits);
 
 /* Exact value of a code as a double (every format of at most 32 bits with
  * ebits <= 8 is exact in binary64).  NaN codes give NaN, inf codes inf.
@@ -96,11 +121,20 @@ enum lp_rounding {
 typedef struct lp_opts {
     int32_t rounding;    /* enum lp_rounding                                */
     int32_t saturate;    /* 1: overflow gives +-max                         */
-    int32_t subnormals;  /* 0: results subnormal after rounding flush to 0  */
+    int32_t keep_subnormals; /* 1: keep subnormal results; 0: results
+                            subnormal after rounding flush to 0 (the
+                            format's own lp_format.subnormals says whether
+                            it has subnormals at all)                       */
     int32_t rbits;       /* stochastic: random bits compared, 1..64         */
     uint64_t seed;       /* stochastic: generator key                       */
     int64_t zero_point;  /* integer formats: added after rounding           */
+    int32_t tininess_before; /* flags only (lp_round_flags): 1 detects
+                            tininess before rounding, 0 (default) after    */
 } lp_opts;
+
+/* Round-to-nearest-even, no saturation, subnormals kept, rbits 64, seed 0,
+ * zero point 0, tininess after rounding. */
+void lp_opts_default(lp_opts *o);
 
 /* Error flags returned (OR-ed) by the array kernels. */
 enum lp_error {
@@ -108,6 +142,34 @@ enum lp_error {
     LP_ERR_NEGATIVE = 2,  /* a negative input into an unsigned float format */
     LP_ERR_ZERO = 4       /* a zero input and the format has neither zero
                              nor NaN                                       */
+};
+
+/* IEEE 754 exception flags of one rounding (lp_round_flags), with Berkeley
+ * SoftFloat's bit values; they are kept apart from enum lp_error (errors
+ * of the API).  A rounding of sign * sig * 2^exp raises:
+ *   INEXACT    the result's value differs from the input's (rounding,
+ *              overflow, flush to zero, substitution of the smallest value)
+ *   UNDERFLOW  tiny and inexact (IEEE 754 7.5): tiny after rounding, the
+ *              non-zero input rounded with an unbounded exponent range
+ *              below 2^emin in magnitude; or before rounding (opts
+ *              tininess_before) |input| < 2^emin
+ *   OVERFLOW   the input rounded with an unbounded exponent range above
+ *              the largest finite value (IEEE 754 7.4), whatever the
+ *              result (inf, NaN or max); always with INEXACT
+ *   INFINITE   SoftFloat's divide-by-zero: an exact infinity from finite
+ *              operands.  No rounding raises it (reserved for operations)
+ *   INVALID    the input has no encoding of its class: NaN into a format
+ *              without NaN, an infinity into a format without infinities
+ *              (or replaced by max under saturate), a zero into one
+ *              without zero, a negative non-zero value into an unsigned
+ *              format; integer formats: NaN, infinity or out of range.
+ *              INVALID comes alone. */
+enum lp_flag {
+    LP_FLAG_INEXACT = 1,
+    LP_FLAG_UNDERFLOW = 2,
+    LP_FLAG_OVERFLOW = 4,
+    LP_FLAG_INFINITE = 8,
+    LP_FLAG_INVALID = 16
 };
 
 /* The counter-based generator of stochastic rounding: 64 random bits that
@@ -120,6 +182,14 @@ uint64_t lp_random(uint64_t seed, int64_t index);
  * enum lp_error flags.  Integer formats return the integer value. */
 int64_t lp_round(const lp_format *f, const lp_opts *o, int sign, int32_t exp,
                  uint64_t sig, int64_t index, int *err);
+
+/* As lp_round, for any input class (cls: 0 finite, 1 infinite, 2 NaN;
+ * exp and sig are ignored for cls != 0), and *flags is OR-ed with the
+ * enum lp_flag exceptions of this rounding.  Same code and errors as
+ * lp_round and every array kernel. */
+int64_t lp_round_flags(const lp_format *f, const lp_opts *o, int cls,
+                       int sign, int32_t exp, uint64_t sig, int64_t index,
+                       int *err, int *flags);
 
 /* ---- array conversion (encode.c, decode.c) ------------------------------ */
 

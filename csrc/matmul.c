@@ -660,7 +660,7 @@ static void f32_format(lp_format *f, lp_opts *o)
     lp_format_init(f);
     memset(o, 0, sizeof *o);
     o->rounding = LP_RNE;
-    o->subnormals = 1;
+    o->keep_subnormals = 1;
     o->rbits = 64;
 }
 
@@ -1425,7 +1425,7 @@ int lp_accumulate(const lp_format *f, const lp_opts *o, const double *a,
     o_up.rounding = LP_RU;
     o_dn.rounding = LP_RD;
     o_free.rounding = LP_RZ;
-    o_free.subnormals = 1;
+    o_free.keep_subnormals = 1;
     o_free.saturate = 1;
     uint64_t key = lp_mix64(o->seed);
     int err = 0;

@@ -5,7 +5,8 @@
  *   2. align    normalise sig, pick the quantum of the target binade and
  *               split sig into the kept significand m and the dropped
  *               fraction d (a 0.64 fixed-point number, plus a sticky bit)
- *   3. round    one per-mode increment decides m or m + 1
+ *   3. round    one per-mode increment decides m or m + 1: lp_round_up,
+ *               the one definition every core and fast path calls
  *   4. pack     code = base + m, by addition: a carry out of the mantissa
  *               field ripples into the exponent field
  *   5. check    overflow, flush, sign, after rounding
@@ -79,30 +80,86 @@ LP_INLINE int lp_clz64(uint64_t x)
     return __builtin_clzll(x);  /* x != 0 */
 }
 
-/* 3. The per-mode increment.  m_odd: the lower neighbour's parity that the
- * mode looks at (significand for RNE, code for RO); d: dropped fraction as
- * 0.64 fixed point; sticky: bits below d were non-zero. */
-LP_INLINE int lp_increment(int mode, int sign, int m_odd, int code_odd,
-                           uint64_t d, int sticky, uint64_t rnd, int rbits)
+/* The top rbits bits (1..64) of a 64-bit number, as two 32-bit masks. */
+LP_INLINE void lp_sr_masks(int rbits, uint32_t *hi, uint32_t *lo)
 {
-    const uint64_t half = (uint64_t)1 << 63;
-    int inexact = (d | (uint64_t)sticky) != 0;
+    *hi = rbits >= 32 ? 0xFFFFFFFFu : ~(0xFFFFFFFFu >> rbits);
+    *lo = rbits >= 64 ? 0xFFFFFFFFu
+        : rbits <= 32 ? 0 : ~(0xFFFFFFFFu >> (rbits - 32));
+}
+
+/* 3. The stochastic compare, the one definition for every core: round away
+ * iff r < d on their top rbits bits (r: the generator's 64 bits, d: the
+ * dropped fraction as a 0.64 fixed-point number, both as hi:lo words;
+ * mask_hi:mask_lo from lp_sr_masks), i.e. with probability
+ * floor(d * 2^rbits) / 2^rbits.  Returns 0 or 1, without branches. */
+LP_INLINE uint32_t lp_sr_less(uint32_t r_hi, uint32_t r_lo, uint32_t d_hi,
+                              uint32_t d_lo, uint32_t mask_hi,
+                              uint32_t mask_lo)
+{
+    uint32_t rh = r_hi & mask_hi, rl = r_lo & mask_lo;
+    uint32_t dh = d_hi & mask_hi, dl = d_lo & mask_lo;
+    return (uint32_t)(rh < dh) | ((uint32_t)(rh == dh) & (uint32_t)(rl < dl));
+}
+
+/* 3. The per-mode increment: the one definition of every rounding mode's
+ * decision, called by every core (lp_round_float, lp_round_int,
+ * lp_round_f32, the shift path of encode.c).  Every argument is 0 or 1:
+ *   sign      the value is negative
+ *   m_odd     the lower neighbour's significand is odd   (RNE's tie)
+ *   code_odd  the lower neighbour's code is odd          (RO)
+ *   above     the dropped part is above half a gap       (nearest modes)
+ *   tie       the dropped part is exactly half a gap     (nearest modes)
+ *   inexact   the dropped part is non-zero               (directed, RO)
+ *   sr_up     lp_sr_less of the dropped part             (SR)
+ * Returns 1 to take the upper neighbour (m + 1), else 0.  Written with
+ * & and | only: with mode a constant (the float32 core and the shift
+ * path), it is branch-free, the arguments the mode does not read are dead
+ * code, and a loop over it vectorises.  e4m3fn, 1.3f: kept m = 0b1010
+ * (1.25), dropped 0.4 of a gap: above 0, tie 0, inexact 1 -> RNE 0, RU 1,
+ * RO 1 (0b1010 is even). */
+LP_INLINE uint32_t lp_round_up(int mode, uint32_t sign, uint32_t m_odd,
+                               uint32_t code_odd, uint32_t above,
+                               uint32_t tie, uint32_t inexact,
+                               uint32_t sr_up)
+{
     switch (mode) {
     case LP_RNE:
-        return d > half || (d == half && (sticky || m_odd));
+        return above | (tie & m_odd);
     case LP_RNA:
-        return d >= half;
+        return above | tie;
     case LP_RZ:
         return 0;
     case LP_RU:
-        return inexact && !sign;
+        return inexact & (sign ^ 1u);
     case LP_RD:
-        return inexact && sign;
+        return inexact & sign;
     case LP_RO:
-        return inexact && !code_odd;
-    default: /* LP_SR: away iff r < floor(d * 2^rbits), r uniform rbits */
-        return (rnd >> (64 - rbits)) < (d >> (64 - rbits));
+        return inexact & (code_odd ^ 1u);
+    default: /* LP_SR */
+        return sr_up;
     }
+}
+
+/* 3. lp_round_up for the 64-bit cores: d the dropped fraction (0.64),
+ * sticky the bits below d; rnd the generator's bits. */
+LP_INLINE uint32_t lp_increment(const lp_opts *o, int sign, uint64_t m,
+                                int64_t code0, uint64_t d, int sticky,
+                                uint64_t rnd)
+{
+    const uint64_t half = (uint64_t)1 << 63;
+    uint32_t sr_up = 0;
+    if (o->rounding == LP_SR) {
+        uint32_t mh, ml;
+        lp_sr_masks(o->rbits, &mh, &ml);
+        sr_up = lp_sr_less((uint32_t)(rnd >> 32), (uint32_t)rnd,
+                           (uint32_t)(d >> 32), (uint32_t)d, mh, ml);
+    }
+    return lp_round_up(o->rounding, (uint32_t)(sign != 0), (uint32_t)(m & 1),
+                       (uint32_t)(code0 & 1),
+                       (uint32_t)(d > half || (d == half && sticky)),
+                       (uint32_t)(d == half && !sticky),
+                       (uint32_t)(d != 0 || sticky), sr_up);
 }
 
 /* Is the overflowed result "infinity" (else the largest finite value)?
@@ -198,11 +255,43 @@ LP_INLINE void lp_align(uint64_t sig, int32_t exp, int32_t q, uint64_t *m,
     }
 }
 
+/* Is the non-zero finite sig * 2^exp tiny (IEEE 754 7.5)?  Before
+ * rounding (o->tininess_before): |v| < 2^emin.  After rounding (default):
+ * |v| rounded to mbits + 1 bits with an unbounded exponent range is below
+ * 2^emin; that differs only in the binade just below 2^emin, when every
+ * kept bit is 1 and the increment carries to 2^emin.  sig is normalised
+ * (bit 63 set) and |v| is in [2^E, 2^(E+1)). */
+LP_INLINE int lp_tiny(const lp_format *f, const lp_opts *o, int sign,
+                      int32_t E, uint64_t sig, uint64_t rnd)
+{
+    const int32_t mb = f->mbits;
+    if (E >= f->emin)
+        return 0;
+    if (o->tininess_before || E < f->emin - 1)
+        return 1;
+    uint64_t mf = sig >> (63 - mb);               /* 2. align at 2^(E-mb) */
+    if (mf != ((uint64_t)2 << mb) - 1)
+        return 1;
+    /* 3. round; the lower neighbour's code in the unbounded format is
+     * (E + bias) * 2^mb + mf - 2^mb (its parity for RO) */
+    int64_t codef = (int64_t)(E + f->bias) * ((int64_t)1 << mb)
+                    + (int64_t)(mf - ((uint64_t)1 << mb));
+    return !lp_increment(o, sign, mf, codef, sig << (mb + 1), 0, rnd);
+}
+
+/* The exception flags of an inexact result that is not an overflow. */
+LP_INLINE int lp_inexact_flags(int tiny)
+{
+    return LP_FLAG_INEXACT | (tiny ? LP_FLAG_UNDERFLOW : 0);
+}
+
 /* The rounding core for float formats: rounds sign * sig * 2^exp, sig != 0,
- * finite.  rnd: 64 random bits (stochastic rounding only). */
-LP_INLINE int64_t lp_round_float(const lp_format *f, const lp_opts *o,
-                                 int sign, int32_t exp, uint64_t sig,
-                                 uint64_t rnd, int *err)
+ * finite.  rnd: 64 random bits (stochastic rounding only).  *err is OR-ed
+ * with enum lp_error, *flags with enum lp_flag (lowprec.h says when each
+ * is raised); callers that ignore flags pass a local the compiler drops. */
+LP_INLINE int64_t lp_round_float_flags(const lp_format *f, const lp_opts *o,
+                                       int sign, int32_t exp, uint64_t sig,
+                                       uint64_t rnd, int *err, int *flags)
 {
     const int32_t mb = f->mbits;
     /* 2. Normalise: msb of sig to bit 63, so |v| is in [2^E, 2^(E+1)). */
@@ -222,15 +311,15 @@ LP_INLINE int64_t lp_round_float(const lp_format *f, const lp_opts *o,
      *    e4m3fn 1.75 x 2^8: q = 5, m = 0b1110, base = (5+3+7-1) << 3 = 112,
      *    code = 112 + 14 = 126 = 0b0_1111_110.  Subnormals (q at emin,
      *    m < 2^mb) have base 0 and code = m.  (Without subnormals base can
- *    be -2^mb: a multiplication, as shifting a negative is undefined.) */
+     *    be -2^mb: a multiplication, as shifting a negative is undefined.) */
     int64_t base = (int64_t)(q + mb + f->bias - 1) * ((int64_t)1 << mb);
     int64_t code0 = base + (int64_t)m;
 
     /* 3. round */
-    int inc = lp_increment(o->rounding, sign, (int)(m & 1), (int)(code0 & 1),
-                           d, sticky, rnd, o->rbits);
-    m += (uint64_t)inc;
+    m += lp_increment(o, sign, m, code0, d, sticky, rnd);
     int64_t code = base + (int64_t)m;
+    int inexact = (d | (uint64_t)sticky) != 0;
+    int tiny = lp_tiny(f, o, sign, E, sig, rnd);
 
     /* 5. check, after rounding. */
     if (m < ((uint64_t)1 << mb) && q == f->emin - mb) {
@@ -238,7 +327,9 @@ LP_INLINE int64_t lp_round_float(const lp_format *f, const lp_opts *o,
         if (!f->subnormals) {
             /* No subnormals and no zero (E8M0): the smallest value. */
             code = 0;
-        } else if (m == 0 || !o->subnormals) {
+            inexact = 1;
+        } else if (m == 0 || !o->keep_subnormals) {
+            *flags |= lp_inexact_flags(tiny);
             if (sign && !f->is_signed)
                 return 0;           /* rounds to zero: +0, no error */
             return lp_zero(f, sign, err);
@@ -251,26 +342,41 @@ LP_INLINE int64_t lp_round_float(const lp_format *f, const lp_opts *o,
             r = lp_inf_or_substitute(f, sign);
         if (sign && !f->is_signed) {
             *err |= LP_ERR_NEGATIVE;
+            *flags |= LP_FLAG_INVALID;
             return 0;
         }
+        *flags |= LP_FLAG_OVERFLOW | LP_FLAG_INEXACT;
         return r;
     }
     if (sign) {
         if (!f->is_signed) {
             *err |= LP_ERR_NEGATIVE;
+            *flags |= LP_FLAG_INVALID;
             return 0;
         }
         code |= f->sign_bit;
     }
+    if (inexact)
+        *flags |= lp_inexact_flags(tiny);
     return code;
 }
 
-/* The rounding core for integer formats: sign * sig * 2^exp (any sig). */
-LP_INLINE int64_t lp_round_int(const lp_format *f, const lp_opts *o,
-                               int sign, int32_t exp, uint64_t sig,
-                               uint64_t rnd)
+LP_INLINE int64_t lp_round_float(const lp_format *f, const lp_opts *o,
+                                 int sign, int32_t exp, uint64_t sig,
+                                 uint64_t rnd, int *err)
+{
+    int flags = 0;
+    return lp_round_float_flags(f, o, sign, exp, sig, rnd, err, &flags);
+}
+
+/* The rounding core for integer formats: sign * sig * 2^exp (any sig).
+ * *flags: INEXACT when rounded, INVALID (alone) when clamped. */
+LP_INLINE int64_t lp_round_int_flags(const lp_format *f, const lp_opts *o,
+                                     int sign, int32_t exp, uint64_t sig,
+                                     uint64_t rnd, int *flags)
 {
     int64_t v;
+    int inexact = 0;
     if (sig == 0) {
         v = 0;
     } else {
@@ -282,43 +388,71 @@ LP_INLINE int64_t lp_round_int(const lp_format *f, const lp_opts *o,
             uint64_t m, d;
             int sticky;
             lp_align(sig, exp, 0, &m, &d, &sticky);
-            m += (uint64_t)lp_increment(o->rounding, sign, (int)(m & 1),
-                                        (int)(m & 1), d, sticky, rnd,
-                                        o->rbits);
+            m += lp_increment(o, sign, m, (int64_t)m, d, sticky, rnd);
+            inexact = (d | (uint64_t)sticky) != 0;
             v = sign ? -(int64_t)m : (int64_t)m;
         }
     }
     v += o->zero_point;
-    if (v < f->int_min)
-        v = f->int_min;
-    if (v > f->int_max)
-        v = f->int_max;
+    if (v < f->int_min || v > f->int_max) {
+        *flags |= LP_FLAG_INVALID;
+        return v < f->int_min ? f->int_min : f->int_max;
+    }
+    if (inexact)
+        *flags |= LP_FLAG_INEXACT;
     return v;
 }
 
+LP_INLINE int64_t lp_round_int(const lp_format *f, const lp_opts *o,
+                               int sign, int32_t exp, uint64_t sig,
+                               uint64_t rnd)
+{
+    int flags = 0;
+    return lp_round_int_flags(f, o, sign, exp, sig, rnd, &flags);
+}
+
 /* The core for any finite or special input, by class.
- * cls: 0 finite (sig may be 0), 1 infinite, 2 NaN. */
-LP_INLINE int64_t lp_round_any(const lp_format *f, const lp_opts *o,
-                               int cls, int sign, int32_t exp, uint64_t sig,
-                               uint64_t rnd, int *err)
+ * cls: 0 finite (sig may be 0), 1 infinite, 2 NaN.  *flags as
+ * lp_round_float_flags; a special input raises INVALID when the result
+ * is not of its class (NaN, the infinity of its sign, zero). */
+LP_INLINE int64_t lp_round_any_flags(const lp_format *f, const lp_opts *o,
+                                     int cls, int sign, int32_t exp,
+                                     uint64_t sig, uint64_t rnd, int *err,
+                                     int *flags)
 {
     if (cls == 2) {
+        if (f->kind == LP_INT || f->nan_code == LP_NO_CODE)
+            *flags |= LP_FLAG_INVALID;
         if (f->kind == LP_INT) {
             *err |= LP_ERR_NAN;
             return 0;
         }
         return lp_round_nan(f, err);
     }
-    if (cls == 1)
+    if (cls == 1) {
+        if (f->kind == LP_INT || f->inf_code == LP_NO_CODE || o->saturate
+            || (sign && !f->is_signed))
+            *flags |= LP_FLAG_INVALID;
         return lp_round_inf(f, o, sign, err);
+    }
     if (f->kind == LP_INT)
-        return lp_round_int(f, o, sign, exp, sig, rnd);
+        return lp_round_int_flags(f, o, sign, exp, sig, rnd, flags);
     if (sig == 0) {
         if (!f->is_signed)
             sign = 0;
+        if (!f->has_zero)
+            *flags |= LP_FLAG_INVALID;
         return lp_zero(f, sign, err);
     }
-    return lp_round_float(f, o, sign, exp, sig, rnd, err);
+    return lp_round_float_flags(f, o, sign, exp, sig, rnd, err, flags);
+}
+
+LP_INLINE int64_t lp_round_any(const lp_format *f, const lp_opts *o,
+                               int cls, int sign, int32_t exp, uint64_t sig,
+                               uint64_t rnd, int *err)
+{
+    int flags = 0;
+    return lp_round_any_flags(f, o, cls, sign, exp, sig, rnd, err, &flags);
 }
 
 /* ---- the core specialised to float32 inputs ------------------------------
@@ -326,10 +460,11 @@ LP_INLINE int64_t lp_round_any(const lp_format *f, const lp_opts *o,
  * The same steps as lp_round_float, for a float32 input u, with a 32-bit
  * significand and no branches, so that a loop over it vectorises (AVX2
  * has variable shifts per lane).  It needs every float32 subnormal to lie
- * below the target's normal range (emin >= -126: every format but E8M0);
+ * below the target's normal range (f->f32_range: every format but E8M0);
  * lp_k32_init says whether a format qualifies.  Tests check it against
  * lp_round_float on every float16 and bfloat16 input and on random
- * float32 bit patterns. */
+ * float32 bit patterns.  It computes no exception flags (lp_round_flags
+ * does; the array kernels return enum lp_error only). */
 typedef struct {
     uint32_t mb;          /* target mantissa bits                           */
     uint32_t emin_b;      /* target emin as a float32 biased exponent       */
@@ -357,7 +492,7 @@ typedef struct {
 /* Fills k for (f, o); returns 0 when the float32 core does not apply. */
 LP_INLINE int lp_k32_init(lp_k32 *k, const lp_format *f, const lp_opts *o)
 {
-    if (f->kind != LP_FLOAT || f->emin < -126 || f->emax > 127)
+    if (!f->f32_range)
         return 0;
     int e1 = 0;
     k->mb = (uint32_t)f->mbits;
@@ -368,7 +503,7 @@ LP_INLINE int lp_k32_init(lp_k32 *k, const lp_format *f, const lp_opts *o)
     k->max_code = (uint32_t)f->max_code;
     k->sign_shift = (uint32_t)(f->nbits - 1);
     k->has_sub = (uint32_t)f->subnormals;
-    k->sub_ok = (uint32_t)(f->subnormals && o->subnormals);
+    k->sub_ok = (uint32_t)(f->subnormals && o->keep_subnormals);
     k->negzero = (uint32_t)f->negzero;
     k->is_signed = (uint32_t)f->is_signed;
     k->saturate = (uint32_t)(o->saturate != 0);
@@ -385,35 +520,10 @@ LP_INLINE int lp_k32_init(lp_k32 *k, const lp_format *f, const lp_opts *o)
         k->zero_in[s] = (uint32_t)lp_zero(f, s && f->is_signed, &err);
         k->err_zero = (uint32_t)err;
     }
-    k->sr_mask_hi = o->rbits >= 32 ? 0xFFFFFFFFu
-                                   : ~(0xFFFFFFFFu >> o->rbits);
-    k->sr_mask_lo = o->rbits >= 64 ? 0xFFFFFFFFu
-                  : o->rbits <= 32 ? 0 : ~(0xFFFFFFFFu >> (o->rbits - 32));
+    lp_sr_masks(o->rbits, &k->sr_mask_hi, &k->sr_mask_lo);
     k->nan_res = (uint32_t)lp_round_nan(f, &e1);
     k->err_nan = (uint32_t)e1;
     return 1;
-}
-
-/* 3. for the float32 core: the increment of a deterministic mode. */
-LP_INLINE uint32_t lp_inc32(int mode, uint32_t s, uint32_t m, uint32_t code0,
-                            uint32_t rem, uint32_t half)
-{
-    uint32_t inexact = (uint32_t)(rem != 0);
-    switch (mode) {
-    case LP_RNE:
-        return (uint32_t)(rem > half)
-               | ((uint32_t)(rem == half) & (uint32_t)(half != 0) & m);
-    case LP_RNA:
-        return (uint32_t)(half != 0) & (uint32_t)(rem >= half);
-    case LP_RU:
-        return inexact & (s ^ 1u);
-    case LP_RD:
-        return inexact & s;
-    case LP_RO:
-        return inexact & ~code0 & 1u;
-    default:
-        return 0;
-    }
 }
 
 /* c ? x : y for c in {0, 1}, as masks (keeps loops free of branches). */
@@ -448,8 +558,8 @@ LP_INLINE uint32_t lp_round_f32(const lp_k32 *k, uint32_t u, int mode,
     uint32_t hc = hi < k->emax_b2 ? hi : k->emax_b2;
     uint32_t base = (hc + k->bias_m128) << k->mb;
     uint32_t code0 = base + m;
-    /* 3. round */
-    uint32_t inc;
+    /* 3. round: lp_round_up, with the dropped bits rem split at half */
+    uint32_t sr_up = 0;
     if (mode == LP_SR) {
         /* d = floor(dropped fraction x 2^64) in two words; shift_t >= 1
          * whenever anything is dropped.  p = 64 - shift_t places the
@@ -465,14 +575,13 @@ LP_INLINE uint32_t lp_round_f32(const lp_k32 *k, uint32_t u, int mode,
         uint32_t dh = lp_sel(in_a, dh_a, lp_sel(in_b, dh_b, 0));
         uint32_t dl = lp_sel(in_b, low_bits << (p & 31),
                              lp_sel(in_c, sig >> c_sh, 0));
-        /* compare the top rbits bits of r and d */
-        uint32_t rh = rnd_hi & k->sr_mask_hi, rl = rnd_lo & k->sr_mask_lo;
-        dh &= k->sr_mask_hi;
-        dl &= k->sr_mask_lo;
-        inc = (uint32_t)(rh < dh) | ((uint32_t)(rh == dh) & (uint32_t)(rl < dl));
-    } else {
-        inc = lp_inc32(mode, s, m & 1u, code0, rem, half);
+        sr_up = lp_sr_less(rnd_hi, rnd_lo, dh, dl, k->sr_mask_hi,
+                           k->sr_mask_lo);
     }
+    uint32_t inc = lp_round_up(mode, s, m & 1u, code0 & 1u,
+                               (uint32_t)(rem > half),
+                               (uint32_t)(rem == half) & (uint32_t)(half != 0),
+                               (uint32_t)(rem != 0), sr_up);
     m += inc;
     uint32_t code = base + m;
     /* 5. check: below the smallest normal, overflow, sign */

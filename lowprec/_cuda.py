@@ -262,7 +262,7 @@ def _in_f64(flat, kind):
 
 def _params(fmt, opts):
     F = core.format_params(fmt)
-    O = core.opts_params(opts.rounding, opts.saturate, opts.subnormals,
+    O = core.opts_params(opts.rounding, opts.saturate, opts.keep_subnormals,
                          opts.rbits, opts.zero_point)
     ok, K = k32(F, O)
     return F, O, K, ok

@@ -33,12 +33,13 @@ import numba
 import numpy as np
 
 from . import _numba_core as core
-from ._numba_core import (IN_BF16, IN_F16, IN_F32, IN_F64, KIND, KIND_FLOAT,
-                          KIND_INT, NANS_IEEE, O_ROUNDING, O_SATURATE,
-                          O_SUBNORMALS, O_ZERO_POINT, RD, RNA, RNE, RO, RU,
-                          SR, decode_value, load_bits, lp_hash32,
-                          lp_random_keyed, lp_round_f32, lp_round_loaded,
-                          shl32, shr32, with_kind)
+from ._numba_core import (IN_BF16, IN_F16, IN_F32, IN_F64, KIND, KIND_INT,
+                          LAYOUT_BINARY16, LAYOUT_TRUNC32,
+                          O_KEEP_SUBNORMALS, O_ROUNDING, O_SATURATE,
+                          O_ZERO_POINT, RNE, SR, decode_value, load_bits,
+                          lp_hash32, lp_random_keyed, lp_round_f32,
+                          lp_round_loaded, lp_round_up, lp_sr_less, shl32,
+                          shr32, with_kind)
 from ._threads import run_chunked
 
 _inline = numba.njit(forceinline=True)
@@ -159,36 +160,28 @@ def _round32_block(O, K, src, dst, key, index0):
 
 @_inline
 def _shift_one(S, mode, u, r):
-    """Formats with float32's exponent field and bias (bfloat16,
-    tfloat32): the core's steps with a constant alignment.  2. align is a
-    shift by sh = 23 - mbits, 3. the mode's increment is added below the
-    kept bits, 4. its carry ripples into the exponent (max + carry = the
-    inf code), 5. saturation and flush clamp.  bfloat16, nearest-even:
-    0x3F808000 (1 + 2^-8, a tie) -> (0x3F808000 + 0x7FFF + 0) >> 16 =
-    0x3F80.  Stochastic: r's top sh bits (r: the generator's high word)
-    against the dropped bits, both cut to the top rbits of the field:
-    r < d on 64 bits reduces to this."""
+    """The shift path, for LAYOUT_TRUNC32 formats (bfloat16, tfloat32):
+    the core's steps specialised to a target whose codes are the top bits
+    of float32's (encode.c: shift32_block).  1. unpack is a mask (the sign
+    apart), 2. align a fixed shift by sh = 23 - mbits, 3. lp_round_up on
+    the sh dropped bits, 4. pack is the shifted bits plus the increment,
+    whose carry ripples into the exponent (max + 1 = the inf code), 5.
+    saturation and flush clamp.  bfloat16, nearest-even: 0x3F808000 (1 +
+    2^-8, a tie): c = 0x3F80 (even), tie 1 -> no increment, 0x3F80.
+    Stochastic: the dropped bits fill d's high word (d_lo = 0), so
+    lp_sr_less on r's high word r alone decides."""
     w = np.uint32
-    sh, low, half, maxc, nanc, minn, sign_shift, sat, sr_mask = S
+    sh, low, half, maxc, nanc, minn, sign_shift, sat, mask_hi = S
     s = u >> w(31)
     a = u & w(0x7FFFFFFF)
+    c = shr32(a, sh)
+    sr_up = w(0)
     if mode == SR:
-        rr = shr32(r, w(w(32) - sh))
-        c = w(shr32(a, sh) + w((rr & sr_mask) < (a & sr_mask)))
-    else:
-        if mode == RNE:
-            inc = w(half - w(1) + (shr32(a, sh) & w(1)))
-        elif mode == RNA:
-            inc = half
-        elif mode == RU:
-            inc = low & w(s - w(1))
-        elif mode == RD:
-            inc = low & w(w(0) - s)
-        else:
-            inc = w(0)
-        c = shr32(w(a + inc), sh)
-        if mode == RO:
-            c = c | w((a & low) != w(0))
+        sr_up = lp_sr_less(r, w(0), shl32(a, w(w(32) - sh)), w(0), mask_hi,
+                           w(0))
+    rest = w(a & low)
+    c = w(c + lp_round_up(mode, s, w(c & w(1)), w(c & w(1)), w(rest > half),
+                          w(rest == half), w(rest != w(0)), sr_up))
     if sat != w(0) and c > maxc:
         c = maxc
     if c < minn:
@@ -307,21 +300,11 @@ def _shift_params(K):
     """shift32_block's constants, from lp_k32."""
     k = dict(zip(core.K32_FIELDS, (int(v) for v in K)))
     sh = 23 - k["mb"]
-    low = (1 << sh) - 1
     u = np.uint32
-    return (u(sh), u(low), u((1 << sh) >> 1), u(k["max_code"]),
-            u(k["nan_res"]), u(0 if k["sub_ok"] else k["min_norm"]),
-            u(k["sign_shift"]), u(k["saturate"]),
-            u(low & (k["sr_mask_hi"] >> (32 - sh))))
-
-
-def _shift_fits(fmt):
-    """bfloat16 / tfloat32-like: float32's exponent field, bias and
-    specials (encode.c: shift_fits)."""
-    st = fmt.struct
-    return (st.kind == KIND_FLOAT and st.ebits == 8 and st.bias == 127
-            and st.mbits < 23 and st.subnormals and st.infs
-            and st.nans == NANS_IEEE and st.negzero and st.is_signed)
+    return (u(sh), u((1 << sh) - 1), u(1 << (sh - 1)), u(k["max_code"]),
+            u(k["nan_res"]),
+            u(0 if k["sub_ok"] else k["min_norm"]), u(k["sign_shift"]),
+            u(k["saturate"]), u(k["sr_mask_hi"]))
 
 
 # -- F16C path: float32 into float16, nearest-even -------------------------
@@ -338,11 +321,8 @@ _HAVE_F16C = _host_has_f16c()
 
 
 def _f16c_fits(fmt, O, in_type):
-    st = fmt.struct
-    return (_HAVE_F16C and in_type == IN_F32 and st.kind == KIND_FLOAT
-            and st.ebits == 5 and st.mbits == 10 and st.bias == 15
-            and st.infs and st.is_signed and st.nans == NANS_IEEE
-            and st.negzero and st.subnormals and O[O_ROUNDING] == RNE)
+    return (_HAVE_F16C and in_type == IN_F32
+            and fmt.struct.layout == LAYOUT_BINARY16 and O[O_ROUNDING] == RNE)
 
 
 @_inline
@@ -423,8 +403,9 @@ def _params(fmt):
 
 
 def _opts(opts):
-    return core.opts_params(opts.rounding, opts.saturate, opts.subnormals,
-                            opts.rbits, opts.zero_point)
+    return core.opts_params(opts.rounding, opts.saturate,
+                            opts.keep_subnormals, opts.rbits,
+                            opts.zero_point, opts.tininess_before)
 
 
 def _scales(scale):
@@ -455,9 +436,8 @@ def encode_path(fmt, in_type, opts) -> str:
         return "f16c"
     st = fmt.struct
     # lp_k32_init's condition: the float32 core applies
-    if in_type in (IN_F32, IN_F16, IN_BF16) and st.kind == KIND_FLOAT \
-            and st.emin >= -126 and st.emax <= 127:
-        return "shift" if _shift_fits(fmt) else "float32"
+    if in_type in (IN_F32, IN_F16, IN_BF16) and st.f32_range:
+        return "shift" if st.layout == LAYOUT_TRUNC32 else "float32"
     return "general"
 
 
@@ -478,7 +458,7 @@ def encode(fmt, a, in_type, opts, scale, codes, *, path=None) -> int:
     key = np.uint64(core.mix64_py(opts.seed))
     path = path or encode_path(fmt, in_type, opts)
     if path == "f16c":
-        sat, flush = bool(O[O_SATURATE]), not O[O_SUBNORMALS]
+        sat, flush = bool(O[O_SATURATE]), not O[O_KEEP_SUBNORMALS]
         return run_chunked(lambda s, e: _f16c_chunk(
             flat[s:e], out[s:e], sat, flush, hs, s32), n)
     if path in ("shift", "float32") and in_type == IN_F32 and not hs:
@@ -513,7 +493,7 @@ def quantize(fmt, a, in_type, opts, scale, res, *, path=None) -> int:
     key = np.uint64(core.mix64_py(opts.seed))
     path = path or encode_path(fmt, in_type, opts)
     if path == "f16c":
-        sat, flush = bool(O[O_SATURATE]), not O[O_SUBNORMALS]
+        sat, flush = bool(O[O_SATURATE]), not O[O_KEEP_SUBNORMALS]
         return run_chunked(lambda s, e: _f16c_quantize_chunk(
             flat[s:e], out[s:e], F, sat, flush, hs, s32, s_dec), n)
     if path == "shift":

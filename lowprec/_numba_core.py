@@ -7,7 +7,8 @@ numbered steps:
   2. align    normalise sig, pick the quantum of the target binade, split
               sig into the kept significand m and the dropped fraction d
               (0.64 fixed point) plus a sticky bit
-  3. round    one per-mode increment decides m or m + 1
+  3. round    one per-mode increment decides m or m + 1: lp_round_up,
+              the one definition every core and fast path calls
   4. pack     code = base + m, by addition (the carry ripples into the
               exponent field)
   5. check    overflow, flush, sign, after rounding
@@ -20,7 +21,8 @@ gives the same code but copies the IR at every call site, which makes
 compiling the nested core take minutes.)  The same functions compile for
 CUDA: ``numba.cuda.jit`` turns a CPU dispatcher called from device code
 into a device function.  C pointers become return values: a function that
-ORs into ``*err`` in C returns ``(code, err)``.
+ORs into ``*err`` in C returns ``(code, err)``, one that also ORs into
+``*flags`` (the IEEE exception flags, ``*_flags``) ``(code, err, flags)``.
 
 round.h's float32 core (lp_k32_init, lp_round_f32: 32-bit, branch-free,
 for the vectorised loops) is here too, with the same structure.
@@ -44,10 +46,15 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic, overload
 
-# enum lp_rounding, lp_error, lp_kind, lp_dtype (csrc/lowprec.h).
+# enum lp_rounding, lp_error, lp_flag, lp_kind, lp_layout, lp_dtype
+# (csrc/lowprec.h; tests/test_round_core.py checks names and values).
 RNE, RNA, RZ, RU, RD, RO, SR = 0, 1, 2, 3, 4, 5, 6
 ERR_NAN, ERR_NEGATIVE, ERR_ZERO = 1, 2, 4
+FLAG_INEXACT, FLAG_UNDERFLOW, FLAG_OVERFLOW, FLAG_INFINITE, FLAG_INVALID = \
+    1, 2, 4, 8, 16
 KIND_FLOAT, KIND_INT = 0, 1
+(LAYOUT_INT, LAYOUT_FLOAT, LAYOUT_NOZERO, LAYOUT_BINARY16, LAYOUT_BINARY32,
+ LAYOUT_TRUNC32) = range(6)
 NO_CODE = -1
 IN_F64, IN_F32, IN_F16, IN_BF16, IN_I64, IN_U64 = 0, 1, 2, 3, 4, 5
 
@@ -93,13 +100,15 @@ _jitable = numba.njit(forceinline=True, cache=True)
 FORMAT_FIELDS = ("kind", "ebits", "mbits", "bias", "nans", "nbits", "emin",
                  "emax", "has_zero", "subnormals", "is_signed", "negzero",
                  "sign_bit", "max_code", "inf_code", "nan_code", "int_min",
-                 "int_max")
+                 "int_max", "layout", "f32_range")
 (KIND, EBITS, MBITS, BIAS, NANS, NBITS, EMIN, EMAX, HAS_ZERO, SUBNORMALS,
  IS_SIGNED, NEGZERO, SIGN_BIT, MAX_CODE, INF_CODE, NAN_CODE, INT_MIN,
- INT_MAX) = range(len(FORMAT_FIELDS))
+ INT_MAX, LAYOUT, F32_RANGE) = range(len(FORMAT_FIELDS))
 # ... and of lp_opts (the seed travels as the generator key).
-OPTS_FIELDS = ("rounding", "saturate", "subnormals", "rbits", "zero_point")
-O_ROUNDING, O_SATURATE, O_SUBNORMALS, O_RBITS, O_ZERO_POINT = range(5)
+OPTS_FIELDS = ("rounding", "saturate", "keep_subnormals", "rbits",
+               "zero_point", "tininess_before")
+(O_ROUNDING, O_SATURATE, O_KEEP_SUBNORMALS, O_RBITS, O_ZERO_POINT,
+ O_TININESS_BEFORE) = range(6)
 NANS_IEEE, NANS_TOP, NANS_NEGZERO, NANS_NONE = 0, 1, 2, 3
 
 
@@ -109,11 +118,11 @@ def format_params(fmt) -> tuple:
     return tuple(int(getattr(st, name)) for name in FORMAT_FIELDS)
 
 
-def opts_params(rounding: int, saturate, subnormals, rbits: int = 64,
-                zero_point: int = 0) -> tuple:
+def opts_params(rounding: int, saturate, keep_subnormals, rbits: int = 64,
+                zero_point: int = 0, tininess_before=False) -> tuple:
     """lp_opts without the seed, as a tuple of Python ints (OPTS_FIELDS)."""
-    return (int(rounding), int(bool(saturate)), int(bool(subnormals)),
-            int(rbits), int(zero_point))
+    return (int(rounding), int(bool(saturate)), int(bool(keep_subnormals)),
+            int(rbits), int(zero_point), int(bool(tininess_before)))
 
 
 @_jitable
@@ -302,29 +311,84 @@ def lp_random_keyed(key, index):
 # -- the core --------------------------------------------------------------
 
 @_jitable
-def lp_increment(mode, sign, m_odd, code_odd, d, sticky, rnd, rbits):
-    """3. The per-mode increment (uint64 0 or 1).  m_odd: the lower
-    neighbour's significand parity (RNE), code_odd: its code parity (RO);
-    d: dropped fraction, 0.64 fixed point; sticky: bits below d."""
-    # Bitwise & and | on booleans, not and/or: no data-dependent branches.
-    inexact = (d != _U0) | (sticky != 0)
-    if mode == RNE:
-        up = (d > _HALF) | ((d == _HALF) & ((sticky != 0) | (m_odd != 0)))
-    elif mode == RNA:
-        up = d >= _HALF
-    elif mode == RZ:
-        up = False
-    elif mode == RU:
-        up = inexact & (sign == 0)
-    elif mode == RD:
-        up = inexact & (sign != 0)
-    elif mode == RO:
-        up = inexact & (code_odd == 0)
+def lp_sr_masks(rbits):
+    """The top rbits bits (1..64) of a 64-bit number as two uint32 masks
+    (hi, lo)."""
+    u = np.uint32
+    hi = _WALL if rbits >= 32 else u(u(_WALL >> u(rbits)) ^ _WALL)
+    if rbits >= 64:
+        lo = _WALL
+    elif rbits <= 32:
+        lo = _W0
     else:
-        # SR: away iff r < floor(d * 2^rbits), r uniform on rbits bits.
-        sh = np.uint64(64 - rbits)
-        up = (rnd >> sh) < (d >> sh)
-    return _U1 if up else _U0
+        lo = u(u(_WALL >> u(rbits - 32)) ^ _WALL)
+    return hi, lo
+
+
+@_jitable
+def lp_sr_less(r_hi, r_lo, d_hi, d_lo, mask_hi, mask_lo):
+    """3. The stochastic compare, the one definition for every core: round
+    away iff r < d on their top rbits bits (r: the generator's 64 bits, d:
+    the dropped fraction as 0.64 fixed point, both as hi:lo uint32 words;
+    masks from lp_sr_masks).  Returns uint32 0 or 1, without branches."""
+    w = np.uint32
+    rh = w(r_hi & mask_hi)
+    rl = w(r_lo & mask_lo)
+    dh = w(d_hi & mask_hi)
+    dl = w(d_lo & mask_lo)
+    return w(w(rh < dh) | (w(rh == dh) & w(rl < dl)))
+
+
+@_jitable
+def lp_round_up(mode, sign, m_odd, code_odd, above, tie, inexact, sr_up):
+    """3. The per-mode increment: the one definition of every rounding
+    mode's decision, called by every core (lp_round_float, lp_round_int,
+    lp_round_f32, the shift path of _numba_backend).  Every argument is
+    uint32 0 or 1: sign; m_odd, the lower neighbour's significand parity
+    (RNE's tie); code_odd, its code parity (RO); above / tie, the dropped
+    part is above / exactly half a gap (nearest modes); inexact, it is
+    non-zero (directed modes, RO); sr_up, lp_sr_less of the dropped part
+    (SR).  Returns uint32 1 to take the upper neighbour.  & and | only:
+    with mode a constant it is branch-free and the arguments the mode does
+    not read are dead code.  e4m3fn, 1.3f: kept m = 0b1010 (1.25), dropped
+    0.4 of a gap: above 0, tie 0, inexact 1 -> RNE 0, RU 1, RO 1."""
+    w = np.uint32
+    if mode == RNE:
+        return w(above | w(tie & m_odd))
+    if mode == RNA:
+        return w(above | tie)
+    if mode == RZ:
+        return _W0
+    if mode == RU:
+        return w(inexact & w(sign ^ _W1))
+    if mode == RD:
+        return w(inexact & sign)
+    if mode == RO:
+        return w(inexact & w(code_odd ^ _W1))
+    return w(sr_up)
+
+
+@_jitable
+def lp_increment(O, sign, m, code0, d, sticky, rnd):
+    """3. lp_round_up for the 64-bit cores (uint64 0 or 1): m the kept
+    significand (uint64), code0 the lower neighbour's code (int64), d the
+    dropped fraction (0.64), sticky the bits below d (int64 0/1), rnd the
+    generator's bits."""
+    w = np.uint32
+    mode = O[O_ROUNDING]
+    sr_up = _W0
+    if mode == SR:
+        mh, ml = lp_sr_masks(O[O_RBITS])
+        sr_up = lp_sr_less(w(rnd >> _U32), w(rnd & _LO32), w(d >> _U32),
+                           w(d & _LO32), mh, ml)
+    st = sticky != 0
+    above = (d > _HALF) | ((d == _HALF) & st)
+    tie = (d == _HALF) & (not st)
+    inexact = (d != _U0) | st
+    up = lp_round_up(mode, w(1 if sign != 0 else 0), w(m & _U1),
+                     w(code0 & 1), w(1 if above else 0), w(1 if tie else 0),
+                     w(1 if inexact else 0), sr_up)
+    return np.uint64(up)
 
 
 @_jitable
@@ -401,10 +465,41 @@ def lp_align(sig, exp, q):
 
 
 @_jitable
-def lp_round_float(F, O, sign, exp, sig, rnd):
+def lp_tiny(F, O, sign, E, sig, rnd):
+    """Is the non-zero finite value tiny (IEEE 754 7.5)?  Before rounding
+    (O_TININESS_BEFORE): |v| < 2^emin.  After rounding (default): |v|
+    rounded to mbits + 1 bits with an unbounded exponent range is below
+    2^emin; that differs only in the binade just below 2^emin, when every
+    kept bit is 1 and the increment carries.  sig normalised (bit 63 set),
+    |v| in [2^E, 2^(E+1))."""
+    mb = F[MBITS]
+    if E >= F[EMIN]:
+        return False
+    if O[O_TININESS_BEFORE] != 0 or E < F[EMIN] - 1:
+        return True
+    mf = sig >> np.uint64(63 - mb)             # 2. align at 2^(E-mb)
+    if mf != (np.uint64(2) << np.uint64(mb)) - _U1:
+        return True
+    # 3. round; the lower neighbour's code in the unbounded format is
+    # (E + bias) * 2^mb + mf - 2^mb (its parity for RO)
+    codef = (E + F[BIAS]) * (np.int64(1) << mb) \
+        + np.int64(mf - (_U1 << np.uint64(mb)))
+    return lp_increment(O, sign, mf, codef, sig << np.uint64(mb + 1), 0,
+                        rnd) == _U0
+
+
+@_jitable
+def lp_inexact_flags(tiny):
+    """The exception flags of an inexact result that is not an overflow."""
+    return FLAG_INEXACT | (FLAG_UNDERFLOW if tiny else 0)
+
+
+@_jitable
+def lp_round_float_flags(F, O, sign, exp, sig, rnd):
     """The rounding core for float formats: rounds sign * sig * 2^exp,
     sig != 0, finite.  rnd: 64 random bits (stochastic only).
-    Returns (code, err)."""
+    Returns (code, err, flags): enum lp_error and enum lp_flag bits
+    (csrc/lowprec.h says when each is raised)."""
     mb = F[MBITS]
     mode = O[O_ROUNDING]
     # 2. Normalise: msb of sig to bit 63, so |v| is in [2^E, 2^(E+1)).
@@ -426,9 +521,10 @@ def lp_round_float(F, O, sign, exp, sig, rnd):
     code0 = base + np.int64(m)
 
     # 3. round
-    m = m + lp_increment(mode, sign, np.int64(m & _U1), code0 & 1, d,
-                         sticky, rnd, O[O_RBITS])
+    m = m + lp_increment(O, sign, m, code0, d, sticky, rnd)
     code = base + np.int64(m)
+    inexact = (d != _U0) or sticky != 0
+    tiny = lp_tiny(F, O, sign, E, sig, rnd)
 
     # 5. check, after rounding.
     if m < (_U1 << np.uint64(mb)) and q == F[EMIN] - mb:
@@ -436,29 +532,41 @@ def lp_round_float(F, O, sign, exp, sig, rnd):
         if F[SUBNORMALS] == 0:
             # No subnormals and no zero (E8M0): the smallest value.
             code = np.int64(0)
-        elif m == _U0 or O[O_SUBNORMALS] == 0:
+            inexact = True
+        elif m == _U0 or O[O_KEEP_SUBNORMALS] == 0:
+            fl = lp_inexact_flags(tiny)
             if sign != 0 and F[IS_SIGNED] == 0:
-                return 0, 0             # rounds to zero: +0, no error
-            return lp_zero(F, sign)
+                return 0, 0, fl         # rounds to zero: +0, no error
+            code, err = lp_zero(F, sign)
+            return code, err, fl
     elif code > F[MAX_CODE]:
         if O[O_SATURATE] != 0 or not lp_overflow_to_inf(mode, sign):
             r = F[MAX_CODE] | (F[SIGN_BIT] if sign != 0 else 0)
         else:
             r = lp_inf_or_substitute(F, sign)
         if sign != 0 and F[IS_SIGNED] == 0:
-            return 0, ERR_NEGATIVE
-        return r, 0
+            return 0, ERR_NEGATIVE, FLAG_INVALID
+        return r, 0, FLAG_OVERFLOW | FLAG_INEXACT
     if sign != 0:
         if F[IS_SIGNED] == 0:
-            return 0, ERR_NEGATIVE
+            return 0, ERR_NEGATIVE, FLAG_INVALID
         code = code | F[SIGN_BIT]
-    return code, 0
+    return code, 0, (lp_inexact_flags(tiny) if inexact else 0)
 
 
 @_jitable
-def lp_round_int(F, O, sign, exp, sig, rnd):
+def lp_round_float(F, O, sign, exp, sig, rnd):
+    """lp_round_float_flags without the flags: (code, err)."""
+    code, err, _ = lp_round_float_flags(F, O, sign, exp, sig, rnd)
+    return code, err
+
+
+@_jitable
+def lp_round_int_flags(F, O, sign, exp, sig, rnd):
     """The rounding core for integer formats: sign * sig * 2^exp (any sig).
-    Returns the integer value."""
+    Returns (value, flags): INEXACT when rounded, INVALID (alone) when
+    clamped."""
+    inexact = False
     if sig == _U0:
         v = np.int64(0)
     else:
@@ -468,33 +576,53 @@ def lp_round_int(F, O, sign, exp, sig, rnd):
             v = _INT64_MIN_HALF if sign != 0 else _INT64_MAX_HALF
         else:
             m, d, sticky = lp_align(sig, exp, 0)
-            m = m + lp_increment(O[O_ROUNDING], sign, np.int64(m & _U1),
-                                 np.int64(m & _U1), d, sticky, rnd,
-                                 O[O_RBITS])
+            m = m + lp_increment(O, sign, m, np.int64(m), d, sticky, rnd)
+            inexact = (d != _U0) or sticky != 0
             v = -np.int64(m) if sign != 0 else np.int64(m)
     v = v + O[O_ZERO_POINT]
     if v < F[INT_MIN]:
-        v = np.int64(F[INT_MIN])
+        return np.int64(F[INT_MIN]), FLAG_INVALID
     if v > F[INT_MAX]:
-        v = np.int64(F[INT_MAX])
+        return np.int64(F[INT_MAX]), FLAG_INVALID
+    return v, (FLAG_INEXACT if inexact else 0)
+
+
+@_jitable
+def lp_round_int(F, O, sign, exp, sig, rnd):
+    """lp_round_int_flags without the flags: the integer value."""
+    v, _ = lp_round_int_flags(F, O, sign, exp, sig, rnd)
     return v
 
 
 @_jitable
-def lp_round_any(F, O, cls, sign, exp, sig, rnd):
+def lp_round_any_flags(F, O, cls, sign, exp, sig, rnd):
     """The core for any input, by class (0 finite, sig may be 0; 1 inf;
-    2 NaN).  Returns (code, err)."""
+    2 NaN).  Returns (code, err, flags); a special input raises INVALID
+    when the result is not of its class (NaN, its infinity, zero)."""
     if cls == 2:
         if F[KIND] == KIND_INT:
-            return 0, ERR_NAN
-        return lp_round_nan(F)
+            return 0, ERR_NAN, FLAG_INVALID
+        code, err = lp_round_nan(F)
+        return code, err, (FLAG_INVALID if F[NAN_CODE] == NO_CODE else 0)
     if cls == 1:
-        return lp_round_inf(F, O, sign)
+        code, err = lp_round_inf(F, O, sign)
+        bad = (F[KIND] == KIND_INT or F[INF_CODE] == NO_CODE
+               or O[O_SATURATE] != 0 or (sign != 0 and F[IS_SIGNED] == 0))
+        return code, err, (FLAG_INVALID if bad else 0)
     if F[KIND] == KIND_INT:
-        return lp_round_int(F, O, sign, exp, sig, rnd), 0
+        v, fl = lp_round_int_flags(F, O, sign, exp, sig, rnd)
+        return v, 0, fl
     if sig == _U0:
-        return lp_zero(F, sign if F[IS_SIGNED] != 0 else 0)
-    return lp_round_float(F, O, sign, exp, sig, rnd)
+        code, err = lp_zero(F, sign if F[IS_SIGNED] != 0 else 0)
+        return code, err, (FLAG_INVALID if F[HAS_ZERO] == 0 else 0)
+    return lp_round_float_flags(F, O, sign, exp, sig, rnd)
+
+
+@_jitable
+def lp_round_any(F, O, cls, sign, exp, sig, rnd):
+    """lp_round_any_flags without the flags: (code, err)."""
+    code, err, _ = lp_round_any_flags(F, O, cls, sign, exp, sig, rnd)
+    return code, err
 
 
 @_jitable
@@ -520,7 +648,7 @@ def lp_unpack_bits(bits, ebits, mbits):
 # The same steps as lp_round_float for a float32 input u, with a 32-bit
 # significand and no branches, so that a loop over it vectorises.  It
 # needs every float32 subnormal below the target's normal range
-# (emin >= -126: every format but E8M0); lp_k32_init says whether a
+# (F[F32_RANGE]: every format but E8M0); lp_k32_init says whether a
 # format qualifies.  K is the C struct lp_k32 as a tuple:
 K32_FIELDS = ("mb", "emin_b", "emax_b2", "bias_m128", "min_norm",
               "max_code", "sign_shift", "sub_ok", "has_sub", "negzero",
@@ -534,7 +662,7 @@ def lp_k32_init(F, O):
     """(ok, K): K for (F, O), ok False when the float32 core does not
     apply (then K is all zeros)."""
     u = np.uint32
-    if F[KIND] != KIND_FLOAT or F[EMIN] < -126 or F[EMAX] > 127:
+    if F[F32_RANGE] == 0:
         z = u(0)
         return False, (z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z,
                        z, z, z, z, z, z, z)
@@ -557,44 +685,18 @@ def lp_k32_init(F, O):
         zero_in[s] = u(code)
         err_zero = u(err)
     # stochastic: the top rbits bits of a 64-bit number, as two words
-    rbits = O[O_RBITS]
-    sr_mask_hi = u(0xFFFFFFFF) if rbits >= 32 \
-        else u(u(0xFFFFFFFF) >> u(rbits)) ^ _WALL
-    if rbits >= 64:
-        sr_mask_lo = u(0xFFFFFFFF)
-    elif rbits <= 32:
-        sr_mask_lo = u(0)
-    else:
-        sr_mask_lo = u(u(0xFFFFFFFF) >> u(rbits - 32)) ^ _WALL
+    sr_mask_hi, sr_mask_lo = lp_sr_masks(O[O_RBITS])
     nan_res, err_nan = lp_round_nan(F)
     return True, (u(F[MBITS]), u(F[EMIN] + 127), u(F[EMAX] + 129),
                   u(F[BIAS] - 128), u(1 << F[MBITS]), u(F[MAX_CODE]),
                   u(F[NBITS] - 1),
-                  u(1 if (F[SUBNORMALS] != 0 and O[O_SUBNORMALS] != 0)
+                  u(1 if (F[SUBNORMALS] != 0 and O[O_KEEP_SUBNORMALS] != 0)
                     else 0),
                   u(F[SUBNORMALS]), u(F[NEGZERO]), u(F[IS_SIGNED]),
                   u(1 if O[O_SATURATE] != 0 else 0), over[0], over[1],
                   inf_in[0], inf_in[1], u(nan_res), u(err_nan), zero_in[0],
                   zero_in[1], err_zero, err_neg_inf, u(sr_mask_hi),
                   u(sr_mask_lo))
-
-
-@_jitable
-def lp_inc32(mode, s, m, code0, rem, half):
-    """3. for the float32 core: the increment of a deterministic mode."""
-    u = np.uint32
-    inexact = u(rem != _W0)
-    if mode == RNE:
-        return u(rem > half) | (u(rem == half) & u(half != _W0) & m)
-    if mode == RNA:
-        return u(half != _W0) & u(rem >= half)
-    if mode == RU:
-        return inexact & (s ^ _W1)
-    if mode == RD:
-        return inexact & s
-    if mode == RO:
-        return inexact & (code0 ^ _WALL) & _W1
-    return _W0
 
 
 @_jitable
@@ -633,7 +735,8 @@ def lp_round_f32(K, u, mode, rnd_hi, rnd_lo):
     hc = hi if hi < emax_b2 else emax_b2
     base = shl32(w(hc + bias_m128), mb)
     code0 = w(base + m)
-    # 3. round
+    # 3. round: lp_round_up, with the dropped bits rem split at half
+    sr_up = _W0
     if mode == SR:
         # d = floor(dropped fraction x 2^64) in two words; shift_t >= 1
         # whenever anything is dropped.  p = 64 - shift_t places the
@@ -650,14 +753,9 @@ def lp_round_f32(K, u, mode, rnd_hi, rnd_lo):
         dh = lp_sel(in_a, dh_a, lp_sel(in_b, dh_b, _W0))
         dl = lp_sel(in_b, shl32(low_bits, w(p & _W31)),
                     lp_sel(in_c, shr32(sig, c_sh), _W0))
-        # compare the top rbits bits of r and d
-        rh = rnd_hi & sr_mask_hi
-        rl = rnd_lo & sr_mask_lo
-        dh = dh & sr_mask_hi
-        dl = dl & sr_mask_lo
-        inc = w(rh < dh) | (w(rh == dh) & w(rl < dl))
-    else:
-        inc = lp_inc32(mode, s, m & _W1, code0, rem, half)
+        sr_up = lp_sr_less(rnd_hi, rnd_lo, dh, dl, sr_mask_hi, sr_mask_lo)
+    inc = lp_round_up(mode, s, w(m & _W1), w(code0 & _W1), w(rem > half),
+                      w(rem == half) & w(half != _W0), w(rem != _W0), sr_up)
     m = w(m + inc)
     code = w(base + m)
     # 5. check: below the smallest normal, overflow, sign

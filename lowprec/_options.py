@@ -50,7 +50,7 @@ def make_opts(fmt, rounding, saturate, subnormals, seed, rbits, zero_point):
     o = ffi.new("lp_opts *")
     o.rounding = mode
     o.saturate = v.check_bool(saturate, "saturate")
-    o.subnormals = v.check_bool(subnormals, "subnormals")
+    o.keep_subnormals = v.check_bool(subnormals, "subnormals")
     o.rbits = v.check_rbits(rbits)
     seed = v.check_seed(seed)
     if seed is None:

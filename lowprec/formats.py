@@ -31,6 +31,14 @@ _INIT_ERRORS = {
 }
 
 
+# enum lp_layout -> Format.layout.
+_LAYOUTS = {lib.LP_LAYOUT_INT: "int", lib.LP_LAYOUT_FLOAT: "float",
+            lib.LP_LAYOUT_NOZERO: "nozero",
+            lib.LP_LAYOUT_BINARY16: "binary16",
+            lib.LP_LAYOUT_BINARY32: "binary32",
+            lib.LP_LAYOUT_TRUNC32: "binary32_trunc"}
+
+
 class Format:
     """Common interface of FloatFormat and IntFormat."""
 
@@ -57,6 +65,16 @@ class Format:
     @property
     def code_dtype(self) -> np.dtype:
         raise NotImplementedError
+
+    @property
+    def layout(self) -> str:
+        """How the codes are laid out, derived by the C library once
+        (``lp_format.layout``, enum lp_layout): "binary32", "binary16"
+        (IEEE 754), "binary32_trunc" (binary32's exponent field, bias and
+        specials with fewer mantissa bits: bfloat16, tfloat32; a code is
+        the top bits of a float32's), "nozero" (no subnormals and no zero:
+        E8M0), "float" (any other float format) or "int"."""
+        return _LAYOUTS[self._st.layout]
 
     def __reduce__(self):
         fields = {f.name: getattr(self, f.name)

@@ -24,7 +24,7 @@ int main(void)
     float x[6] = {0.3f, 448.0f, 500.0f, -1e-3f, 1.0625f, 1e30f};
     unsigned char out[6];
     lp_opts o = {0};
-    o.rounding = LP_RNE; o.subnormals = 1; o.rbits = 64;
+    o.rounding = LP_RNE; o.keep_subnormals = 1; o.rbits = 64;
     int err = lp_encode(&f, &o, LP_F32, x, 6, NULL, 0, out);
     for (int i = 0; i < 6; i++)
         printf("%d\n", out[i]);

@@ -32,7 +32,7 @@ int main(int argc, char **argv)
     if (lp_format_init(&f)) return 3;
     lp_opts o = {0};
     o.rounding = atoi(argv[9]); o.saturate = atoi(argv[10]);
-    o.subnormals = !atoi(argv[11]); o.rbits = 64; o.seed = 5;
+    o.keep_subnormals = !atoi(argv[11]); o.rbits = 64; o.seed = 5;
     long n = atol(argv[12]);
     float *x = malloc(n * 4); float *v = malloc(n * 4);
     unsigned int *c = malloc(n * 4);
