@@ -220,9 +220,11 @@ class FloatFormat(Format):
         if self.nbits > 24:
             raise ValueError(f"{self.name or self!r} has 2^{self.nbits} codes;"
                              " values() is limited to formats of <= 24 bits")
-        from .convert import decode
-        v = decode(np.arange(1 << self.nbits, dtype=self.code_dtype), self,
-                   dtype=np.float64)
+        codes = np.arange(1 << self.nbits, dtype=self.code_dtype)
+        v = np.empty(codes.size, np.float64)
+        lib.lp_decode(self._st, ffi.cast("void *", codes.ctypes.data),
+                      codes.size, lib.LP_F64, ffi.NULL, 0,
+                      ffi.cast("void *", v.ctypes.data))
         return np.unique(v[np.isfinite(v)])
 
     def describe(self, code: int) -> str:
