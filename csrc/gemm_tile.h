@@ -31,6 +31,7 @@
 #include "gemm.h"
 
 enum {
+    PF_STEPS = 8,    /* B is prefetched this many steps ahead (L2 to L1) */
     LANES_F32 = sizeof(vec_f32) / sizeof(float),
     LANES_F64 = sizeof(vec_f64) / sizeof(double),
     LANES_U32 = sizeof(vec_u32) / sizeof(uint32_t),
@@ -59,8 +60,10 @@ static void uk_f32(int64_t kc, const void *ap_, const void *bp_, void *ct_,
     for (int64_t k = 0; k < kc; k++) {
         vec_f32 b[NV_F32];
 #pragma GCC unroll 4
-        for (int v = 0; v < NV_F32; v++)
+        for (int v = 0; v < NV_F32; v++) {
             memcpy(&b[v], bp + k * NR_F32 + v * LANES_F32, sizeof b[v]);
+            __builtin_prefetch(bp + (k + PF_STEPS) * NR_F32 + v * LANES_F32);
+        }
 #pragma GCC unroll 16
         for (int r = 0; r < MR; r++) {
             /* a in every lane (a - 0 = a, also for a = -0) */
@@ -96,8 +99,10 @@ static void uk_f64(int64_t kc, const void *ap_, const void *bp_, void *ct_,
     for (int64_t k = 0; k < kc; k++) {
         vec_f64 b[NV_F64];
 #pragma GCC unroll 4
-        for (int v = 0; v < NV_F64; v++)
+        for (int v = 0; v < NV_F64; v++) {
             memcpy(&b[v], bp + k * NR_F64 + v * LANES_F64, sizeof b[v]);
+            __builtin_prefetch(bp + (k + PF_STEPS) * NR_F64 + v * LANES_F64);
+        }
 #pragma GCC unroll 16
         for (int r = 0; r < MR; r++) {
             /* a in every lane (a - 0 = a, also for a = -0) */
