@@ -413,7 +413,7 @@ static int gemm_drive(gemm_job *J, const void *bp, int64_t row0,
     return 0;
 }
 
-/* ---- the GEMMs ------------------------------------------------------------ */
+/* ---- the GEMMs ---------------------------------------------------------- */
 
 static int elem_of_size(int es)
 {

@@ -22,10 +22,10 @@
  *             a[2l] b[2l] + a[2l+1] b[2l+1] (vpmaddwd)
  *
  * and gets the static micro-kernels uk_f32, uk_f64, uk_i16 and their table
- * TILE_KERNELS.  With the shape
- * constant, the tile loops unroll fully and every accumulator stays in a
- * register; each sees its k in increasing order, one step at a time,
- * whatever the tile: the "fp32" chain is the same on every ISA. */
+ * TILE_KERNELS.  With the shape constant, the tile loops unroll fully and
+ * every accumulator stays in a register (checked in the objects: no stack
+ * access in the k loop); each sees its k in increasing order, one step at
+ * a time, whatever the tile: the "fp32" chain is the same on every ISA. */
 #include <stdint.h>
 #include <string.h>
 #include "gemm.h"
@@ -55,7 +55,8 @@ static void uk_f32(int64_t kc, const void *ap_, const void *bp_, void *ct_,
             if (zero)
                 c[r][v] = (vec_f32){0};
             else
-                memcpy(&c[r][v], ct + r * NR_F32 + v * LANES_F32, sizeof c[r][v]);
+                memcpy(&c[r][v], ct + r * NR_F32 + v * LANES_F32,
+                       sizeof c[r][v]);
         }
     for (int64_t k = 0; k < kc; k++) {
         vec_f32 b[NV_F32];
@@ -94,7 +95,8 @@ static void uk_f64(int64_t kc, const void *ap_, const void *bp_, void *ct_,
             if (zero)
                 c[r][v] = (vec_f64){0};
             else
-                memcpy(&c[r][v], ct + r * NR_F64 + v * LANES_F64, sizeof c[r][v]);
+                memcpy(&c[r][v], ct + r * NR_F64 + v * LANES_F64,
+                       sizeof c[r][v]);
         }
     for (int64_t k = 0; k < kc; k++) {
         vec_f64 b[NV_F64];

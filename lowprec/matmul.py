@@ -15,7 +15,7 @@ K-block b:
 
 and the result is acc (float32) or ``encode(acc, out_format, ...)``.
 
-The kernels are in csrc/matmul.c.  Python decodes the codes (exactly, to
+The kernels are in csrc/ (see gemm.h).  Python decodes the codes (exactly, to
 float32 or float64), checks shapes and scales, chooses a plan, and splits
 output rows over the thread pool of lowprec.convert.
 """

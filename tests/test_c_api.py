@@ -65,7 +65,7 @@ def test_c_program_matches_python(tmp_path):
         lp.decode(want, "e4m3"))
 
 
-# -- the GEMM micro-kernels of every instruction set ---------------------------
+# -- the GEMM micro-kernels of every instruction set -------------------------
 
 def _r32(q):
     """q (a Fraction in float32's normal range, or 0) rounded once to
@@ -121,4 +121,4 @@ def test_gemm_f32_fused_chain_every_isa(isa):
                 unfused = unfused + a[i, k] * b[k, j]
             assert c[i, j] == p, (i, j)
             fused_differs |= bool(unfused != p)
-    assert fused_differs        # the data tell a fused chain from two roundings
+    assert fused_differs    # the data tell a fused chain from two roundings
