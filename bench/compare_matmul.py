@@ -18,6 +18,9 @@ whatever runs next) and then twice timed.  GFLOP/s come from the best
 times over the rounds; the ratio is the median over the rounds of the
 ratio within each round (baseline and candidate measured a fraction of a
 second apart, so a slow spell of the machine tends to hit both).
+After the formats of each size, a "dgemm" line rates lowprec's float64
+kernel alone (the one the "f64" exact plan runs: the raw float64 product
+of decoded e4m3 values) against NumPy's float64 matmul (--no-dgemm: skip).
 --accumulator adds Accumulator("bfloat16") at the smallest size (a scalar
 rounding per step: about 100 M steps/s per core).
 """
@@ -30,6 +33,7 @@ import numpy as np
 import lowprec as lp
 from lowprec import matmul as mm
 from lowprec._threads import num_threads
+from lowprec.matmul._kernels import _gemm_f64
 from lowprec.matmul.integer import _int_matmul
 
 TARGETS = {            # (mode, format) -> least ratio to NumPy float32
@@ -68,6 +72,7 @@ def main():
     ap.add_argument("--modes", nargs="+", default=["exact", "fp32", "fast"])
     ap.add_argument("--accumulator", action="store_true")
     ap.add_argument("--no-int", action="store_true")
+    ap.add_argument("--no-dgemm", action="store_true")
     ap.add_argument("--isa", type=int, default=-1,
                     help="kernel ISA: 0 generic, 1 AVX2, 2 AVX-512, -1 best")
     args = ap.parse_args()
@@ -108,6 +113,23 @@ def main():
                 print(f"{n:>6} {fmt:>6} {mode:>6} {flop / t_mode / 1e9:>9.1f} "
                       f"{flop / base / 1e9:>9.1f} {ratio:>6.2f} {ok}",
                       flush=True)
+        if not args.no_dgemm:
+            # the float64 kernel of the "f64" exact plan on its own (raw
+            # float64 product, no decoding) against NumPy's float64 matmul
+            x64 = lp.decode(lp.encode(x, "e4m3"), "e4m3", dtype=np.float64)
+            y64 = lp.decode(lp.encode(y, "e4m3"), "e4m3", dtype=np.float64)
+            t_np, t_lp, ratios = float("inf"), float("inf"), []
+            for _ in range(args.repeat * max(1, (2048 // n) ** 3 // 2)):
+                t_b = best_time(lambda: x64 @ y64, 2, 0.15)
+                t_c = best_time(lambda: _gemm_f64(x64, y64, None, None, 0,
+                                                  raw=True, isa=args.isa),
+                                2, 0.15)
+                t_np, t_lp = min(t_np, t_b), min(t_lp, t_c)
+                ratios.append(t_b / t_c)
+            print(f"{n:>6} {'f64':>6} {'dgemm':>6} {flop / t_lp / 1e9:>9.1f} "
+                  f"{flop / t_np / 1e9:>9.1f} {float(np.median(ratios)):>6.2f}"
+                  f" (lp_gemm_f64 raw; NumPy float64 in the 'numpy' column)",
+                  flush=True)
         if args.accumulator and n == min(args.sizes):
             a, b = lp.encode(x, "e4m3"), lp.encode(y, "e4m3")
             acc = mm.Accumulator("bfloat16")

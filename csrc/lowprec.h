@@ -234,7 +234,7 @@ void lp_decode(const lp_format *f, const void *codes, int64_t n,
                int out_type, const double *scale, int64_t zero_point,
                void *out);
 
-/* ---- matrix multiply (matmul.c) ---- */
+/* ---- matrix multiply (gemm_isa.c, gemm.c, exact.c, accumulate.c) ---- */
 
 /* Matrices are row-major and contiguous.  Each kernel computes the output
  * rows [row0, row1) only, so callers split rows over threads; the bits do

@@ -15,9 +15,10 @@ K-block b:
 
 and the result is acc (float32) or ``encode(acc, out_format, ...)``.
 
-The kernels are in csrc/matmul.c.  Python decodes the codes (exactly, to
-float32 or float64), checks shapes and scales, chooses a plan, and splits
-output rows over the thread pool of lowprec.convert.  The package:
+The kernels are in csrc/ (gemm.c and gemm.h: packing, the blocked driver
+and the epilogue; exact.c, accumulate.c, gemm_amx.c).  Python decodes the
+codes (exactly, to float32 or float64), checks shapes and scales, chooses a
+plan, and splits output rows over the thread pool of lowprec._threads.  The package:
 
   __init__.py     scaled_matmul and _scaled_matmul (the entry point that
                   takes the internal choices isa=, plan=, subblocks=)

@@ -1,4 +1,4 @@
-"""Calls into the C GEMM driver (csrc/matmul.c) over the thread pool.
+"""Calls into the C GEMM driver (csrc/gemm.c) over the thread pool.
 
 Output rows are split over the pool of lowprec._threads in ranges aligned to the
 micro-tile heights; B is packed once and shared by the threads.  Every
