@@ -750,3 +750,93 @@ def test_requantize_out_format_and_int_matmul():
                 np.zeros((2, 2), np.int32)):
         with pytest.raises(TypeError, match="int_matmul"):
             lp.int_matmul(bad, np.zeros((2, 2), np.int8))
+
+
+# -- Hypothesis: the constructors' and matmul's integer and boolean -------
+# -- parameters, arguments of the wrong kind ------------------------------
+
+BOOL_PARAMS = {("FloatFormat", p) for p in FLOAT_FLAGS} | {
+    ("IntFormat", "signed"), ("IntFormat", "narrow"),
+    ("Accumulator", "saturate"), ("Accumulator", "subnormals"),
+    ("scaled_matmul", "saturate")}
+INT_PARAMS = [("FloatFormat", "ebits"), ("FloatFormat", "mbits"),
+              ("FloatFormat", "bias"), ("IntFormat", "bits"),
+              ("Accumulator", "seed"), ("Accumulator", "rbits"),
+              ("scaled_matmul", "block"), ("requantize", "multiplier"),
+              ("requantize", "shift"), ("requantize", "zero_point")]
+# parameters that take None, and those that take integer arrays
+TAKE_NONE = {"bias", "seed", "rbits", "block"}
+TAKE_ARRAYS = {"multiplier", "shift", "zero_point"}
+
+
+def _canonical_arg(param, value):
+    """(ok, canonical) as _canonical, for the parameters above."""
+    if param in {p for _, p in BOOL_PARAMS}:
+        if isinstance(value, (bool, np.bool_)):
+            return True, bool(value)
+        return False, None
+    if value is None:
+        return param in TAKE_NONE, None
+    if lp._validate.is_integer(value):
+        return True, int(value)
+    if param == "block" and isinstance(value, (tuple, list)) and all(
+            lp._validate.is_integer(e) for e in value):
+        return True, tuple(int(e) for e in value)
+    if param in TAKE_ARRAYS and np.ndim(value) > 0 and \
+            np.asarray(value).dtype.kind in "iu":
+        return True, np.asarray(value)
+    return False, None
+
+
+def _call_with(entry, param, value):
+    kw = {param: value}
+    if entry == "FloatFormat":
+        f = lp.FloatFormat(**{"ebits": 4, "mbits": 3, "nans": "top", **kw})
+        return (f, f.struct.max_code, f.struct.emin, f.nbits)
+    if entry == "IntFormat":
+        f = lp.IntFormat(**{"bits": 8, **kw})
+        return (f, f.min, f.max)
+    if entry == "Accumulator":
+        acc = lp.Accumulator("e5m2", "stochastic", **{"seed": 3, **kw})
+        return (acc, _mm(accumulate=acc))
+    if entry == "scaled_matmul":
+        if param == "block":
+            return _mm(block=value, a_scale=np.full((2, 8), 0.5),
+                       b_scale=np.full((8, 3), 2.0))
+        return _mm(out_format="e4m3", a_scale=100.0, **kw)
+    return _rq(**kw)
+
+
+def _same(got, want):
+    if isinstance(got, tuple):
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            _same(g, w)
+    elif isinstance(got, np.ndarray):
+        np.testing.assert_array_equal(got, want)
+        assert got.dtype == want.dtype
+    else:
+        assert got == want and type(got) is type(want)
+
+
+@pytest.mark.parametrize("entry, param", sorted(BOOL_PARAMS) + INT_PARAMS)
+@settings(max_examples=60, deadline=None)
+@given(value=_wrong_kinds())
+def test_constructor_and_matmul_wrong_kinds(entry, param, value):
+    ok, canon = _canonical_arg(param, value)
+    try:
+        got = _call_with(entry, param, value)
+    except (TypeError, ValueError) as exc:
+        assert param in str(exc), str(exc)
+        if not ok:
+            assert isinstance(exc, TypeError), exc
+        else:   # right kind, out of range: the canonical value fails too
+            with pytest.raises(type(exc)):
+                _call_with(entry, param, canon)
+        return
+    assert ok, f"{entry} {param}={value!r} of the wrong kind was accepted"
+    if param == "seed" and value is None:
+        return                      # a fresh seed: nothing to compare
+    _same(got, _call_with(entry, param, canon))
+    if entry in ("FloatFormat", "IntFormat") and canon is not None:
+        assert type(getattr(got[0], param)) is type(canon)
