@@ -688,6 +688,10 @@ def test_accumulator_rbits_and_flags():
             _raises(TypeError, name, lambda: make(**{name: bad}))
         assert make(**{name: np.bool_(False)}) == make(**{name: False})
     _raises(TypeError, "rounding", lambda: lp.Accumulator("bf16", None))
+    for bad in (3, None, 1.5):
+        _raises(TypeError, "format", lambda: lp.Accumulator(bad))
+    for bad in ("e9m9", "int8", "e8m0"):
+        _raises(ValueError, "format", lambda: lp.Accumulator(bad))
 
 
 # -- int_matmul and requantize -----------------------------------------------

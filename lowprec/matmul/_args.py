@@ -4,8 +4,11 @@ Operands (code arrays with their formats, or ml_dtypes / float16 arrays),
 np.matmul shape rules, scale values and their layouts, the accumulate
 argument, the integer operands of int_matmul and requantize, and the
 internal steering keywords (isa, plan, subblocks).  Each check raises an
-error that names the argument and the offending dtype, shape or value;
-wrong dtypes raise :class:`_DTypeError` (a TypeError and a ValueError).
+error that names the argument and the offending dtype, shape or value:
+TypeError for the wrong kind of value, ValueError out of range, through
+the shared checks of lowprec._validate where one fits (scales, integers,
+booleans, seeds); wrong operand dtypes raise :class:`_DTypeError` (a
+TypeError and a ValueError).
 
 :class:`_Job` is what the checks of one scaled product yield: the >= 2-D
 operands, their formats, the broadcast scales, block size and output.
@@ -138,8 +141,8 @@ def _check_block(block):
         block = (block,)
     if not isinstance(block, (tuple, list)):
         raise TypeError(f"block must be an integer or a tuple (bk,) or "
-                        f"(bk, bn) of integers, got {v._show(block)} "
-                        f"({v._kind(block)})")
+                        f"(bk, bn) of integers, got "
+                        f"{v.describe_value(block)}")
     if len(block) not in (1, 2):
         raise ValueError(f"block must be (bk,) or (bk, bn), got {block!r}")
     names = ("block bk", "block bn")
@@ -214,7 +217,7 @@ def _check_accumulate(accumulate):
     if not isinstance(accumulate, str):
         raise TypeError(f"accumulate must be one of "
                         f"{', '.join(ACCUMULATE_MODES)} or an lp.Accumulator,"
-                        f" got {v._show(accumulate)} ({v._kind(accumulate)})")
+                        f" got {v.describe_value(accumulate)}")
     if accumulate in ACCUMULATE_MODES:
         return accumulate
     raise ValueError(f"accumulate must be one of {', '.join(ACCUMULATE_MODES)}"
@@ -222,13 +225,13 @@ def _check_accumulate(accumulate):
 
 
 def _check_output(out_format, out_scale, out_rounding, saturate, shape):
-    """The output stage's arguments: (format or None, rounding).  Checked
-    whether or not they are used; out_scale needs out_format."""
+    """The output format (or None) after checking the output stage's
+    arguments, whether or not they are used; out_scale needs out_format."""
     check_rounding(out_rounding, "out_rounding")
     v.check_bool(saturate, "saturate")
     if out_format is None:
         if out_scale is not None:
-            raise ValueError(f"out_scale={v._show(out_scale)} needs "
+            raise ValueError(f"out_scale {v.describe_value(out_scale)} needs "
                              "out_format= (the float32 result is not "
                              "scaled)")
         return None
@@ -331,7 +334,7 @@ def _int_array(x, name, lo=_INT32_MIN, hi=_INT32_MAX, operand=False):
     else:
         err = _DTypeError if operand else TypeError
         raise err(f"{name} must be integers (an integer or an integer "
-                  f"array), got {v._show(x)} (dtype {arr.dtype})")
+                  f"array), got {v.describe_value(x)}")
     if vmin < lo or vmax > hi:
         raise ValueError(f"{name} must lie in [{lo}, {hi}], got values in "
                          f"[{vmin}, {vmax}]")

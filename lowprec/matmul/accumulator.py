@@ -47,7 +47,10 @@ class Accumulator:
 
     def __init__(self, format, rounding="nearest_even", *, saturate=False,
                  subnormals=True, seed=None, rbits=None):
-        fmt = get_format(format)
+        try:
+            fmt = get_format(format)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"Accumulator format: {exc}") from None
         if not isinstance(fmt, FloatFormat) or not fmt.signed \
                 or not fmt.has_zero:
             raise ValueError(f"Accumulator format must be a signed float "
