@@ -24,7 +24,7 @@ import numpy as np
 __all__ = ["is_integer", "check_int", "check_bool", "check_seed",
            "check_rbits", "check_count", "check_choice", "check_scale",
            "check_scalar_scale", "check_zero_point", "check_code",
-           "check_out", "ZERO_POINT_LIMIT", "SEED_LIMIT"]
+           "check_out", "describe_value", "ZERO_POINT_LIMIT", "SEED_LIMIT"]
 
 SEED_LIMIT = 1 << 64
 # |zero_point| limit: every zero point of every integer format (at most 16
@@ -41,6 +41,11 @@ def _kind(value) -> str:
 def _show(value) -> str:
     r = repr(value)
     return r if len(r) <= 60 else r[:57] + "..."
+
+
+def describe_value(value) -> str:
+    """The value and its kind as the messages show them: "'4' (str)"."""
+    return f"{_show(value)} ({_kind(value)})"
 
 
 def _label(fmt) -> str:

@@ -8,6 +8,7 @@ format is one line in ``_REGISTRY``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from decimal import Decimal
 from typing import Optional
@@ -15,7 +16,7 @@ from typing import Optional
 import numpy as np
 
 from ._clib import ffi, lib
-from ._validate import check_int
+from ._validate import check_bool, check_choice, check_int
 
 _NANS = {"ieee": lib.LP_NANS_IEEE, "top": lib.LP_NANS_TOP,
          "negzero": lib.LP_NANS_NEGZERO, "none": lib.LP_NANS_NONE}
@@ -82,6 +83,12 @@ class Format:
         return (_rebuild, (type(self), fields))
 
 
+def _check_name(name, cls):
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"{cls} name must be None or a string, got "
+                        f"{name!r} ({type(name).__name__})")
+
+
 def _rebuild(cls, fields):
     return cls(**fields)
 
@@ -115,6 +122,13 @@ class FloatFormat(Format):
     non-NaN magnitude code (other ``nans``).  ``subnormals=False`` makes
     exponent field 0 hold normal numbers, so the format has no zero (as
     OCP MX E8M0).
+
+    Arguments are checked strictly: ``ebits`` in 1..8, ``mbits`` in
+    0..23 and ``bias`` in -126..254 are integers (Python or NumPy, not
+    float or str), the width sign + ebits + mbits in 2..32; ``infs``,
+    ``negzero``, ``subnormals`` and ``signed`` are bools (``True`` /
+    ``False`` or NumPy bools, not 0 / 1).  The wrong kind raises
+    TypeError, a value out of range ValueError.
     """
 
     ebits: int
@@ -130,21 +144,25 @@ class FloatFormat(Format):
     kind = "float"
 
     def __post_init__(self):
-        for field in ("ebits", "mbits"):
-            if not isinstance(getattr(self, field), (int, np.integer)):
-                raise TypeError(f"FloatFormat {field} must be an int, got "
-                                f"{getattr(self, field)!r}")
-        if self.bias is None and 1 <= self.ebits <= 8:
-            object.__setattr__(self, "bias", (1 << (self.ebits - 1)) - 1)
-        elif self.bias is None:
-            object.__setattr__(self, "bias", 0)   # rejected below
-        if self.nans not in _NANS:
+        # Every field checked in the ranges lp_format_init accepts (the
+        # widths together: 2..32 bits, checked by the C function).
+        _set = functools.partial(object.__setattr__, self)
+        _set("ebits", check_int(self.ebits, "FloatFormat ebits", 1, 8))
+        _set("mbits", check_int(self.mbits, "FloatFormat mbits", 0, 23))
+        if self.bias is None:
+            _set("bias", (1 << (self.ebits - 1)) - 1)
+        else:
+            _set("bias", check_int(self.bias, "FloatFormat bias", -126, 254))
+        if isinstance(self.nans, str) and self.nans not in _NANS:
             raise ValueError(f"FloatFormat nans must be one of "
                              f"{sorted(_NANS)}, got {self.nans!r}")
-        if not self.signed:
-            object.__setattr__(self, "negzero", False)
+        check_choice(self.nans, "FloatFormat nans", tuple(_NANS))
         for field in ("infs", "negzero", "subnormals", "signed"):
-            object.__setattr__(self, field, bool(getattr(self, field)))
+            _set(field, check_bool(getattr(self, field),
+                                   f"FloatFormat {field}"))
+        _check_name(self.name, "FloatFormat")
+        if not self.signed:
+            _set("negzero", False)
         self._init_struct(kind=lib.LP_FLOAT, ebits=self.ebits,
                           mbits=self.mbits, bias=self.bias, infs=self.infs,
                           nans=_NANS[self.nans], negzero=self.negzero,
@@ -287,7 +305,9 @@ class IntFormat(Format):
     Codes are the integers themselves, held in int8/uint8 (int16/uint16
     above 8 bits); sub-byte codes sit in the low bits of a byte,
     sign-extended for signed formats.  ``narrow=True`` drops the most
-    negative value (int8: [-127, 127])."""
+    negative value (int8: [-127, 127]).  ``bits`` is an integer in
+    2..16 (not a float or str), ``signed`` and ``narrow`` are bools
+    (TypeError for the wrong kind, ValueError out of range)."""
 
     bits: int
     signed: bool = True
@@ -297,11 +317,11 @@ class IntFormat(Format):
     kind = "int"
 
     def __post_init__(self):
-        if not isinstance(self.bits, (int, np.integer)):
-            raise TypeError(f"IntFormat bits must be an int, got "
-                            f"{self.bits!r}")
-        object.__setattr__(self, "signed", bool(self.signed))
-        object.__setattr__(self, "narrow", bool(self.narrow))
+        _set = functools.partial(object.__setattr__, self)
+        _set("bits", check_int(self.bits, "IntFormat bits", 2, 16))
+        for field in ("signed", "narrow"):
+            _set(field, check_bool(getattr(self, field), f"IntFormat {field}"))
+        _check_name(self.name, "IntFormat")
         self._init_struct(kind=lib.LP_INT, bits=self.bits,
                           is_signed=self.signed, narrow=self.narrow)
 

@@ -495,3 +495,352 @@ def test_wrong_kinds_error_or_canonical_result(entry, param, backend, value):
     want = _call(entry, param, canon, backend)
     np.testing.assert_array_equal(got, want)
     assert got.dtype == want.dtype
+
+
+# -- format constructors ---------------------------------------------------
+
+# (field, wrong kinds, out of range, (lo, hi) as the message states it)
+FLOAT_FIELDS = {
+    "ebits": ([4.0, "4", None, True, np.array([4])], [0, 9, -1, 2**40],
+              ("1", "8")),
+    "mbits": ([3.0, "3", None, np.bool_(True)], [-1, 24, 2**40],
+              ("0", "23")),
+    "bias": ([7.5, 7.0, "7", True, np.float32(7)], [-127, 255, 2**40],
+             ("-126", "254")),
+}
+FLOAT_FLAGS = ("infs", "negzero", "subnormals", "signed")
+
+
+@pytest.mark.parametrize("field", FLOAT_FIELDS)
+def test_float_format_integer_fields(field):
+    wrong, out_of_range, (lo, hi) = FLOAT_FIELDS[field]
+    base = dict(ebits=4, mbits=3)
+    for bad in wrong:
+        if bad is None and field == "bias":
+            continue
+        _raises(TypeError, field,
+                lambda: lp.FloatFormat(**{**base, field: bad}))
+    for bad in out_of_range:
+        err = _raises(ValueError, field,
+                      lambda: lp.FloatFormat(**{**base, field: bad}))
+        assert lo in str(err) and hi in str(err) and str(bad) in str(err)
+    # NumPy integers stand for their value and are stored as Python ints
+    f = lp.FloatFormat(**{**base, field: np.int16(base.get(field, 7))})
+    assert f == lp.FloatFormat(**{**base, field: base.get(field, 7)})
+    assert type(getattr(f, field)) is int
+
+
+def test_float_format_bias_examples():
+    """bias=7.5 and bias="7" computed as bias 7 but compared unequal to it;
+    2**40 raised cffi's OverflowError (issue 12)."""
+    for bad in (7.5, "7"):
+        _raises(TypeError, "bias", lambda: lp.FloatFormat(4, 3, bias=bad))
+    for kw in (dict(ebits=2**40, mbits=3), dict(ebits=4, mbits=2**40),
+               dict(ebits=4, mbits=3, bias=2**40),
+               dict(ebits=4, mbits=3, bias=-2**70)):
+        _raises(ValueError, "FloatFormat", lambda: lp.FloatFormat(**kw))
+    _raises(ValueError, "bits", lambda: lp.IntFormat(2**40))
+    _raises(ValueError, "bits", lambda: lp.IntFormat(-2**63))
+
+
+@pytest.mark.parametrize("field", FLOAT_FLAGS)
+def test_float_format_flags(field):
+    for bad in BOOL_WRONG_KIND:
+        _raises(TypeError, field,
+                lambda: lp.FloatFormat(4, 3, nans="top", **{field: bad}))
+    for b in (True, False):
+        assert lp.FloatFormat(4, 3, nans="top", **{field: np.bool_(b)}) == \
+            lp.FloatFormat(4, 3, nans="top", **{field: b})
+
+
+def test_float_format_nans_and_name():
+    for bad in (None, 1, lp.get_format("e4m3")):
+        _raises(TypeError, "nans", lambda: lp.FloatFormat(4, 3, nans=bad))
+    _raises(ValueError, "nans", lambda: lp.FloatFormat(4, 3, nans="IEEE"))
+    _raises(TypeError, "name", lambda: lp.FloatFormat(4, 3, name=5))
+    _raises(TypeError, "name", lambda: lp.IntFormat(4, name=b"x"))
+
+
+def test_int_format_fields():
+    for bad in (8.0, "8", None, True, np.array([8]), np.float64(8)):
+        _raises(TypeError, "bits", lambda: lp.IntFormat(bad))
+    for bad in (0, 1, 17, -8, 2**40):
+        err = _raises(ValueError, "bits", lambda: lp.IntFormat(bad))
+        assert "[2, 16]" in str(err)
+    assert lp.IntFormat(np.uint8(8)) == lp.get_format("int8")
+    assert type(lp.IntFormat(np.uint8(8)).bits) is int
+    for field in ("signed", "narrow"):
+        for bad in BOOL_WRONG_KIND:
+            _raises(TypeError, field, lambda: lp.IntFormat(8, **{field: bad}))
+        assert lp.IntFormat(8, **{field: np.bool_(False)}) == \
+            lp.IntFormat(8, **{field: False})
+
+
+# -- scaled_matmul ---------------------------------------------------------
+
+A8 = lp.encode(np.linspace(-3, 3, 16).reshape(2, 8), "e4m3")
+B8 = lp.encode(np.linspace(-2, 4, 24).reshape(8, 3), "e4m3")
+
+
+def _mm(**kw):
+    return lp.scaled_matmul(A8, B8, a_format="e4m3", b_format="e4m3", **kw)
+
+
+def test_matmul_block():
+    for bad in ((2.5,), "4", (4.0,), 4.0, ("4",), (True,), True,
+                np.array([4.0]), (4, 1.5), {4: 1}):
+        _raises(TypeError, "block", lambda: _mm(block=bad))
+    for bad in ((0,), (-4,), 0, (4, 0), (), (4, 1, 1), (2**70,)):
+        _raises(ValueError, "block", lambda: _mm(block=bad))
+    want = _mm(block=(4,), a_scale=np.ones((2, 2)), b_scale=np.ones((2, 3)))
+    for same in (4, np.int64(4), [4], (np.uint8(4),), np.array(4)):
+        np.testing.assert_array_equal(
+            _mm(block=same, a_scale=np.ones((2, 2)),
+                b_scale=np.ones((2, 3))), want)
+    np.testing.assert_array_equal(_mm(block=(4, np.int8(3)),
+                                      a_scale=np.ones((2, 2)),
+                                      b_scale=np.ones((2, 1))),
+                                  _mm(block=(4, 3), a_scale=np.ones((2, 2)),
+                                      b_scale=np.ones((2, 1))))
+
+
+@pytest.mark.parametrize("name", ["a_scale", "b_scale"])
+def test_matmul_scales(name):
+    """The conversion functions' scale check (lowprec._validate.check_scale):
+    the same types and messages; an overflowing scale raises without a
+    NumPy warning."""
+    import warnings
+    for bad in ("2", [True], b"1", None, np.array(["1"]), [None]):
+        _raises(TypeError, name, lambda: _mm(**{name: bad}))
+    for bad in (0, -1.0, np.inf, np.nan, 1e300, np.float64(-3), [[1e40]]):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            err = _raises(ValueError, name, lambda: _mm(**{name: bad}))
+        assert "finite and > 0 in float32" in str(err)
+        with pytest.raises(ValueError) as enc:
+            lp.encode(np.float32([1.0]), "e4m3", scale=bad)
+        assert str(err).replace(name, "scale") == str(enc.value)
+    np.testing.assert_array_equal(_mm(**{name: np.int8(2)}),
+                                  _mm(**{name: 2.0}))
+
+
+def test_matmul_output_arguments():
+    for bad in (-1.0, 2.0, 0.0, "x", np.ones((2, 3))):
+        err = _raises(ValueError, "out_scale", lambda: _mm(out_scale=bad))
+        assert "out_format" in str(err)
+    for bad in (0.0, -2.0, np.inf, 1e300):
+        _raises(ValueError, "out_scale",
+                lambda: _mm(out_format="e4m3", out_scale=bad))
+    _raises(TypeError, "out_scale",
+            lambda: _mm(out_format="e4m3", out_scale="2"))
+    _raises(ValueError, "out_scale",
+            lambda: _mm(out_format="e4m3", out_scale=np.ones((5, 5))))
+    for kw in (dict(), dict(out_format="e4m3")):
+        for bad in BOOL_WRONG_KIND:
+            _raises(TypeError, "saturate", lambda: _mm(saturate=bad, **kw))
+        for bad in (None, 3, lp.get_format("e4m3")):
+            _raises(TypeError, "out_rounding",
+                    lambda: _mm(out_rounding=bad, **kw))
+        _raises(ValueError, "out_rounding",
+                lambda: _mm(out_rounding="sideways", **kw))
+    _raises(TypeError, "out_format", lambda: _mm(out_format=3))
+    _raises(ValueError, "out_format", lambda: _mm(out_format="e9m9"))
+    big = dict(out_format="e4m3", a_scale=100.0)
+    np.testing.assert_array_equal(_mm(saturate=np.bool_(False), **big),
+                                  _mm(saturate=False, **big))
+
+
+def test_matmul_accumulate():
+    for bad in (None, 1, lp.get_format("bf16"), ["exact"]):
+        _raises(TypeError, "accumulate", lambda: _mm(accumulate=bad))
+    for bad in ("fp16", "EXACT", ""):
+        _raises(ValueError, "accumulate", lambda: _mm(accumulate=bad))
+    _raises(TypeError, "a_format",
+            lambda: lp.scaled_matmul(A8, B8, a_format=1.5, b_format="e4m3"))
+
+
+# -- Accumulator -------------------------------------------------------------
+
+def test_accumulator_seed():
+    make = functools.partial(lp.Accumulator, "bf16", "stochastic")
+    for bad in SEED_WRONG_KIND:
+        _raises(TypeError, "seed", lambda: make(seed=bad))
+    for bad in SEED_OUT_OF_RANGE:
+        err = _raises(ValueError, "seed", lambda: make(seed=bad))
+        assert "2^64" in str(err)
+    assert make(seed=np.uint64(2**64 - 1)) == make(seed=2**64 - 1)
+    assert type(make(seed=np.uint64(5)).seed) is int
+    # seed=1.5 acted as seed 1 (issue 12)
+    _raises(TypeError, "seed", lambda: make(seed=1.5))
+
+
+def test_accumulator_rbits_and_flags():
+    make = functools.partial(lp.Accumulator, "bf16", "stochastic", seed=1)
+    for bad in (1.5, 8.0, "8", True, np.array([8])):
+        _raises(TypeError, "rbits", lambda: make(rbits=bad))
+    for bad in (0, -3, 65, 2**70):
+        err = _raises(ValueError, "rbits", lambda: make(rbits=bad))
+        assert "64" in str(err)
+    assert make(rbits=np.uint8(12)) == make(rbits=12)
+    assert make(rbits=None) == make(rbits=64)
+    for name in ("saturate", "subnormals"):
+        for bad in BOOL_WRONG_KIND:
+            _raises(TypeError, name, lambda: make(**{name: bad}))
+        assert make(**{name: np.bool_(False)}) == make(**{name: False})
+    _raises(TypeError, "rounding", lambda: lp.Accumulator("bf16", None))
+    for bad in (3, None, 1.5):
+        _raises(TypeError, "format", lambda: lp.Accumulator(bad))
+    for bad in ("e9m9", "int8", "e8m0"):
+        _raises(ValueError, "format", lambda: lp.Accumulator(bad))
+
+
+# -- int_matmul and requantize -----------------------------------------------
+
+ACC = np.array([1000, -5000, 2**20, -2**31, 2**31 - 1], np.int32)
+
+
+def _rq(**kw):
+    args = dict(multiplier=2**30 + 12345, shift=3, zero_point=1)
+    args.update(kw)
+    return lp.requantize(ACC, args.pop("multiplier"), args.pop("shift"),
+                         **args)
+
+
+@pytest.mark.parametrize("name", ["multiplier", "shift", "zero_point"])
+def test_requantize_integer_arguments(name):
+    for bad in (1.0, 2.5, np.float64(3), "3", None, True, np.bool_(False),
+                np.array([1.0] * 5), [1.5], np.array(2.0), b"1"):
+        _raises(TypeError, name, lambda: _rq(**{name: bad}))
+    lo, hi = {"multiplier": (-2**31, 2**31 - 1), "shift": (-31, 31),
+              "zero_point": (-2**40, 2**40)}[name]
+    for bad in (hi + 1, lo - 1, 2**80, -2**80, [0, 2**70, 0, 0, 0],
+                np.uint64(2**63), np.array([2**63], np.uint64)):
+        err = _raises(ValueError, name, lambda: _rq(**{name: bad}))
+        assert f"[{lo}, {hi}]" in str(err)
+    base = {"multiplier": 2**30 + 12345, "shift": 3, "zero_point": 1}[name]
+    want = _rq(**{name: base})
+    for same in (np.int8(base) if abs(base) < 128 else np.int64(base),
+                 np.array(base), np.full(5, base), [base] * 5,
+                 np.uint64(base)):
+        np.testing.assert_array_equal(_rq(**{name: same}), want)
+
+
+def test_requantize_acc():
+    """A uint64 accumulator >= 2^63 wrapped to a negative value before the
+    range check (issue 12)."""
+    for bad in (np.array([2**63], np.uint64), np.uint64(2**64 - 1),
+                np.array([2**31]), 2**31, [2**70], -2**31 - 1):
+        err = _raises(ValueError, "acc",
+                      lambda: lp.requantize(bad, 2**30, 1))
+        assert "2147483647" in str(err)
+    for bad in (1.5, np.zeros(3), "3", None, [True]):
+        with pytest.raises(TypeError, match="acc"):
+            lp.requantize(bad, 2**30, 1)
+    np.testing.assert_array_equal(
+        lp.requantize(ACC.astype(np.int64), 2**30, 1),
+        lp.requantize(ACC, 2**30, 1))
+    np.testing.assert_array_equal(
+        lp.requantize(np.array([2**31 - 1], np.uint64), 2**30, 1),
+        lp.requantize(np.array([2**31 - 1], np.int32), 2**30, 1))
+
+
+def test_requantize_out_format_and_int_matmul():
+    for bad in (3, 1.5, ["int8"]):
+        _raises(TypeError, "out_format", lambda: _rq(out_format=bad))
+    for bad in ("int99", "e4m3", np.float64):
+        _raises(ValueError, "out_format", lambda: _rq(out_format=bad))
+    np.testing.assert_array_equal(_rq(out_format=np.int8), _rq())
+    for bad in (np.zeros((2, 2)), np.zeros((2, 2), bool),
+                np.zeros((2, 2), np.int32)):
+        with pytest.raises(TypeError, match="int_matmul"):
+            lp.int_matmul(bad, np.zeros((2, 2), np.int8))
+
+
+# -- Hypothesis: the constructors' and matmul's integer and boolean -------
+# -- parameters, arguments of the wrong kind ------------------------------
+
+BOOL_PARAMS = {("FloatFormat", p) for p in FLOAT_FLAGS} | {
+    ("IntFormat", "signed"), ("IntFormat", "narrow"),
+    ("Accumulator", "saturate"), ("Accumulator", "subnormals"),
+    ("scaled_matmul", "saturate")}
+INT_PARAMS = [("FloatFormat", "ebits"), ("FloatFormat", "mbits"),
+              ("FloatFormat", "bias"), ("IntFormat", "bits"),
+              ("Accumulator", "seed"), ("Accumulator", "rbits"),
+              ("scaled_matmul", "block"), ("requantize", "multiplier"),
+              ("requantize", "shift"), ("requantize", "zero_point")]
+# parameters that take None, and those that take integer arrays
+TAKE_NONE = {"bias", "seed", "rbits", "block"}
+TAKE_ARRAYS = {"multiplier", "shift", "zero_point"}
+
+
+def _canonical_arg(param, value):
+    """(ok, canonical) as _canonical, for the parameters above."""
+    if param in {p for _, p in BOOL_PARAMS}:
+        if isinstance(value, (bool, np.bool_)):
+            return True, bool(value)
+        return False, None
+    if value is None:
+        return param in TAKE_NONE, None
+    if lp._validate.is_integer(value):
+        return True, int(value)
+    if param == "block" and isinstance(value, (tuple, list)) and all(
+            lp._validate.is_integer(e) for e in value):
+        return True, tuple(int(e) for e in value)
+    if param in TAKE_ARRAYS and np.ndim(value) > 0 and \
+            np.asarray(value).dtype.kind in "iu":
+        return True, np.asarray(value)
+    return False, None
+
+
+def _call_with(entry, param, value):
+    kw = {param: value}
+    if entry == "FloatFormat":
+        f = lp.FloatFormat(**{"ebits": 4, "mbits": 3, "nans": "top", **kw})
+        return (f, f.struct.max_code, f.struct.emin, f.nbits)
+    if entry == "IntFormat":
+        f = lp.IntFormat(**{"bits": 8, **kw})
+        return (f, f.min, f.max)
+    if entry == "Accumulator":
+        acc = lp.Accumulator("e5m2", "stochastic", **{"seed": 3, **kw})
+        return (acc, _mm(accumulate=acc))
+    if entry == "scaled_matmul":
+        if param == "block":
+            return _mm(block=value, a_scale=np.full((2, 8), 0.5),
+                       b_scale=np.full((8, 3), 2.0))
+        return _mm(out_format="e4m3", a_scale=100.0, **kw)
+    return _rq(**kw)
+
+
+def _same(got, want):
+    if isinstance(got, tuple):
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            _same(g, w)
+    elif isinstance(got, np.ndarray):
+        np.testing.assert_array_equal(got, want)
+        assert got.dtype == want.dtype
+    else:
+        assert got == want and type(got) is type(want)
+
+
+@pytest.mark.parametrize("entry, param", sorted(BOOL_PARAMS) + INT_PARAMS)
+@settings(max_examples=60, deadline=None)
+@given(value=_wrong_kinds())
+def test_constructor_and_matmul_wrong_kinds(entry, param, value):
+    ok, canon = _canonical_arg(param, value)
+    try:
+        got = _call_with(entry, param, value)
+    except (TypeError, ValueError) as exc:
+        assert param in str(exc), str(exc)
+        if not ok:
+            assert isinstance(exc, TypeError), exc
+        else:   # right kind, out of range: the canonical value fails too
+            with pytest.raises(type(exc)):
+                _call_with(entry, param, canon)
+        return
+    assert ok, f"{entry} {param}={value!r} of the wrong kind was accepted"
+    if param == "seed" and value is None:
+        return                      # a fresh seed: nothing to compare
+    _same(got, _call_with(entry, param, canon))
+    if entry in ("FloatFormat", "IntFormat") and canon is not None:
+        assert type(getattr(got[0], param)) is type(canon)

@@ -38,11 +38,10 @@ from __future__ import annotations
 import numpy as np
 
 from .._clib import lib
-from .._options import check_rounding
 from ..convert import encode
-from ..formats import get_format
-from ._args import (_check_accumulate, _check_isa, _check_plan, _Job,
-                    _matmul_shapes, _operand, _scale_layout, _squeeze)
+from ._args import (_check_accumulate, _check_isa, _check_output,
+                    _check_plan, _Job, _matmul_shapes, _operand,
+                    _scale_layout, _squeeze)
 from ._exact import _run_exact
 from ._geometry import _exact_in_f32
 from ._rules import _run_accumulator, _run_fast, _run_fp32
@@ -78,6 +77,13 @@ def scaled_matmul(a, b, *, a_format=None, b_format=None, a_scale=1.0,
     Returns float32 (..., M, N), or codes of out_format:
     encode(acc, out_format, scale=out_scale, rounding=out_rounding,
     saturate=saturate).
+
+    Arguments are checked strictly (docs/matmul.md, "Errors"): block is
+    an integer or a tuple of one or two positive integers (not floats or
+    strings); scales are checked as lp.encode checks scale= (finite and
+    > 0 in float32); out_scale needs out_format; saturate is a bool and
+    out_rounding a rounding name, checked even without out_format.  The
+    wrong kind of value raises TypeError, a value out of range ValueError.
     """
     return _scaled_matmul(
         a, b, a_format=a_format, b_format=b_format, a_scale=a_scale,
@@ -111,9 +117,8 @@ def _scaled_matmul(a, b, *, a_format=None, b_format=None, a_scale=1.0,
     N = b2.shape[-1]
     mode = _check_accumulate(accumulate)
     bk, nb, As, Bs = _scale_layout(a_scale, b_scale, block, batch, M, K, N)
-    if out_format is not None:
-        out_fmt = get_format(out_format)
-        check_rounding(out_rounding)
+    out_fmt = _check_output(out_format, out_scale, out_rounding, saturate,
+                            batch + (M, N))
     out = np.zeros(batch + (M, N), np.float32)
     if out.size and K:
         job = _Job(a2, b2, fa, fb, As, Bs, bk, nb, batch, out, isa)
@@ -133,7 +138,7 @@ def _scaled_matmul(a, b, *, a_format=None, b_format=None, a_scale=1.0,
         else:
             _run_exact(job, plan=plan, subblocks=subblocks)
     res = out
-    if out_format is not None:
+    if out_fmt is not None:
         res = encode(out, out_fmt, scale=out_scale, rounding=out_rounding,
                      saturate=saturate)
     return _squeeze(res, drop)

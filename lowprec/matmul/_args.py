@@ -4,8 +4,11 @@ Operands (code arrays with their formats, or ml_dtypes / float16 arrays),
 np.matmul shape rules, scale values and their layouts, the accumulate
 argument, the integer operands of int_matmul and requantize, and the
 internal steering keywords (isa, plan, subblocks).  Each check raises an
-error that names the argument and the offending dtype, shape or value;
-wrong dtypes raise :class:`_DTypeError` (a TypeError and a ValueError).
+error that names the argument and the offending dtype, shape or value:
+TypeError for the wrong kind of value, ValueError out of range, through
+the shared checks of lowprec._validate where one fits (scales, integers,
+booleans, seeds); wrong operand dtypes raise :class:`_DTypeError` (a
+TypeError and a ValueError).
 
 :class:`_Job` is what the checks of one scaled product yield: the >= 2-D
 operands, their formats, the broadcast scales, block size and output.
@@ -15,7 +18,9 @@ from __future__ import annotations
 import ml_dtypes
 import numpy as np
 
+from .. import _validate as v
 from .._clib import lib
+from .._options import check_rounding
 from ..convert import as_codes, decode
 from ..formats import IntFormat, get_format
 from .accumulator import Accumulator
@@ -39,12 +44,20 @@ class _DTypeError(TypeError, ValueError):
 
 # -- operands and shapes ---------------------------------------------------
 
+def _format(spec, name):
+    """get_format(spec), its errors naming the argument."""
+    try:
+        return get_format(spec)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{name}: {exc}") from None
+
+
 def _operand(x, fmt, name):
     """(codes, format) of a matmul operand: a code array with its format, or
     an ml_dtypes / float16 / float32 array whose dtype names the format."""
     arr = np.asarray(x)
     if fmt is not None:
-        fmt = get_format(fmt)
+        fmt = _format(fmt, f"{name}_format")
     dt = arr.dtype
     if arr.ndim == 0:
         raise ValueError(f"{name} must have at least one dimension for a "
@@ -102,29 +115,46 @@ def _squeeze(res, drop):
 # -- scales ----------------------------------------------------------------
 
 def _scale_values(s, name):
-    """(float32 array, is_e8m0) of a scale argument, checked finite > 0."""
+    """(float32 array, is_e8m0) of a scale argument, checked finite > 0 by
+    lowprec._validate.check_scale (the conversion functions' check and
+    messages): real numbers, or e8m0 codes as an ml_dtypes.float8_e8m0fnu
+    array.  Scales that overflow float32 raise ValueError, no warning."""
+    if s is None:
+        raise TypeError(f"{name} must be a positive real number or array "
+                        "(1.0 for no scale), got None")
     arr = np.asarray(s)
     e8m0 = arr.dtype == _E8M0
     if e8m0:
-        v = decode(arr.view(np.uint8), "float8_e8m0fnu", dtype=np.float32)
-    elif arr.dtype.kind in "fiu" or arr.dtype.type.__module__ == "ml_dtypes":
-        v = np.asarray(arr.astype(np.float32))
+        vals = decode(arr.view(np.uint8), "float8_e8m0fnu", dtype=np.float32)
+    elif arr.dtype.type.__module__ == "ml_dtypes":
+        vals = arr.astype(np.float32)          # every ml_dtypes value fits
     else:
-        raise _DTypeError(f"{name} must be real numbers (float32 values) or "
-                          f"an ml_dtypes.float8_e8m0fnu array, got dtype "
-                          f"{arr.dtype}")
-    with np.errstate(invalid="ignore"):
-        bad = ~(np.isfinite(v) & (v > 0))
-    if bad.any():
-        first = arr.reshape(-1)[int(np.argmax(bad.reshape(-1)))]
-        raise ValueError(f"{name} must be finite and > 0 in float32; got "
-                         f"{first!r} ({int(bad.sum())} bad value(s))")
-    return v, e8m0
+        vals = arr
+    checked = v.check_scale(vals, arr.shape, np.float32, name=name)
+    return np.asarray(checked, np.float32).reshape(arr.shape), e8m0
+
+
+def _check_block(block):
+    """block as a tuple (bk,) or (bk, bn) of positive Python ints: one
+    integer or a tuple / list of one or two integers."""
+    if v.is_integer(block):
+        block = (block,)
+    if not isinstance(block, (tuple, list)):
+        raise TypeError(f"block must be an integer or a tuple (bk,) or "
+                        f"(bk, bn) of integers, got "
+                        f"{v.describe_value(block)}")
+    if len(block) not in (1, 2):
+        raise ValueError(f"block must be (bk,) or (bk, bn), got {block!r}")
+    names = ("block bk", "block bn")
+    return tuple(v.check_int(b, names[i], 1, None)
+                 for i, b in enumerate(block))
 
 
 def _scale_layout(a_scale, b_scale, block, batch, M, K, N):
     """Checks block and scales; returns (bk, nb, As, Bs) with As float32 of
     shape batch + (M, nb) and Bs batch + (nb, N) (broadcast views)."""
+    if block is not None:
+        block = _check_block(block)
     sa, ea = _scale_values(a_scale, "a_scale")
     sb, eb = _scale_values(b_scale, "b_scale")
     if block is None:
@@ -142,16 +172,6 @@ def _scale_layout(a_scale, b_scale, block, batch, M, K, N):
     if block is None:
         bk = max(K, 1)
     else:
-        if isinstance(block, (int, np.integer)):
-            block = (block,)
-        try:
-            block = tuple(int(v) for v in block)
-        except (TypeError, ValueError):
-            raise ValueError(f"block must be (bk,) or (bk, bn), got "
-                             f"{block!r}") from None
-        if len(block) not in (1, 2) or min(block) < 1:
-            raise ValueError(f"block must be (bk,) or (bk, bn) of positive "
-                             f"integers, got {block!r}")
         bk = block[0]
         if K % bk:
             raise ValueError(f"block size {bk} does not divide K = {K}")
@@ -194,10 +214,31 @@ def _broadcast_scale(s, want, name, layout):
 def _check_accumulate(accumulate):
     if isinstance(accumulate, Accumulator):
         return accumulate
-    if isinstance(accumulate, str) and accumulate in ACCUMULATE_MODES:
+    if not isinstance(accumulate, str):
+        raise TypeError(f"accumulate must be one of "
+                        f"{', '.join(ACCUMULATE_MODES)} or an lp.Accumulator,"
+                        f" got {v.describe_value(accumulate)}")
+    if accumulate in ACCUMULATE_MODES:
         return accumulate
     raise ValueError(f"accumulate must be one of {', '.join(ACCUMULATE_MODES)}"
                      f" or an lp.Accumulator, got {accumulate!r}")
+
+
+def _check_output(out_format, out_scale, out_rounding, saturate, shape):
+    """The output format (or None) after checking the output stage's
+    arguments, whether or not they are used; out_scale needs out_format."""
+    check_rounding(out_rounding, "out_rounding")
+    v.check_bool(saturate, "saturate")
+    if out_format is None:
+        if out_scale is not None:
+            raise ValueError(f"out_scale {v.describe_value(out_scale)} needs "
+                             "out_format= (the float32 result is not "
+                             "scaled)")
+        return None
+    fmt = _format(out_format, "out_format")
+    v.check_scale(out_scale, shape, np.float32, name="out_scale",
+                  what="the result")
+    return fmt
 
 
 def _check_isa(isa):
@@ -275,16 +316,29 @@ def _int_operand(x, name):
                       f"{name} of dtype {dt}")
 
 
-def _int_array(x, name, lo=_INT32_MIN, hi=_INT32_MAX):
-    """A requantize argument as int64, checked integer and in [lo, hi]."""
+def _int_array(x, name, lo=_INT32_MIN, hi=_INT32_MAX, operand=False):
+    """A requantize argument as int64, checked integer and in [lo, hi]:
+    a Python / NumPy integer or an array of integers (not bool, float or
+    str: TypeError; the operand acc raises the TypeError-and-ValueError
+    of wrong dtypes).  The range is checked on the values as given, before
+    any conversion (a uint64 2^63 does not wrap to -2^63)."""
+    if v.is_integer(x):
+        return np.int64(v.check_int(x, name, lo, hi))
     arr = np.asarray(x)
-    if arr.dtype.kind not in "iu":
-        raise _DTypeError(f"{name} must be integers, got dtype {arr.dtype}")
-    v = arr.astype(np.int64)
-    if v.size and (v.min() < lo or v.max() > hi):
+    if arr.dtype == object and arr.size and all(
+            v.is_integer(e) for e in arr.flat):
+        vals = [int(e) for e in arr.flat]       # Python ints, any size
+        vmin, vmax = min(vals), max(vals)
+    elif arr.dtype.kind in "iu":
+        vmin, vmax = (int(arr.min()), int(arr.max())) if arr.size else (0, 0)
+    else:
+        err = _DTypeError if operand else TypeError
+        raise err(f"{name} must be integers (an integer or an integer "
+                  f"array), got {v.describe_value(x)}")
+    if vmin < lo or vmax > hi:
         raise ValueError(f"{name} must lie in [{lo}, {hi}], got values in "
-                         f"[{v.min()}, {v.max()}]")
-    return v
+                         f"[{vmin}, {vmax}]")
+    return arr.astype(np.int64)
 
 
 def _requantize_shapes(x, m, s, zp):
@@ -308,8 +362,9 @@ def _requantize_format(out_format):
     for int32."""
     if out_format is None:
         return _INT32_MIN, _INT32_MAX, np.dtype(np.int32)
-    fmt = get_format(out_format)
+    fmt = _format(out_format, "out_format")
     if not isinstance(fmt, IntFormat):
-        raise ValueError(f"requantize produces an integer format, not "
+        raise ValueError(f"requantize's out_format must be an integer "
+                         f"format (or None for int32), not "
                          f"{fmt.name or fmt!r}")
     return fmt.min, fmt.max, fmt.code_dtype

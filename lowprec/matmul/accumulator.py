@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import secrets
 
-import numpy as np
-
+from .. import _validate as v
 from .._clib import lib
 from .._options import check_rounding, make_opts
 from ..formats import FloatFormat, get_format
@@ -36,7 +35,11 @@ class Accumulator:
     element index e * K + k, from ``seed`` (fixed when the Accumulator is
     made: the same Accumulator gives the same bits every call).
 
-    ``format`` must be a signed float format with a zero.
+    ``format`` must be a signed float format with a zero.  The other
+    arguments are checked when the Accumulator is made, as by
+    :func:`lowprec.encode`: ``saturate`` and ``subnormals`` are bools,
+    ``seed`` None or an integer in [0, 2^64) (as np.random.default_rng;
+    not a float or str), ``rbits`` None (64) or an integer in 1..64.
     """
 
     __slots__ = ("format", "rounding", "saturate", "subnormals", "seed",
@@ -44,25 +47,27 @@ class Accumulator:
 
     def __init__(self, format, rounding="nearest_even", *, saturate=False,
                  subnormals=True, seed=None, rbits=None):
-        fmt = get_format(format)
+        try:
+            fmt = get_format(format)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"Accumulator format: {exc}") from None
         if not isinstance(fmt, FloatFormat) or not fmt.signed \
                 or not fmt.has_zero:
             raise ValueError(f"Accumulator format must be a signed float "
                              f"format with a zero, not {fmt.name or fmt!r}")
         mode = check_rounding(rounding)
+        saturate = v.check_bool(saturate, "saturate")
+        subnormals = v.check_bool(subnormals, "subnormals")
+        seed = v.check_seed(seed)
         if seed is None:
             seed = secrets.randbits(64) if mode == lib.LP_SR else 0
-        if rbits is None:
-            rbits = 64
-        if not isinstance(rbits, (int, np.integer)) or not 1 <= rbits <= 64:
-            raise ValueError(f"rbits must be an integer in 1..64, got "
-                             f"{rbits!r}")
+        rbits = v.check_rbits(rbits)
         object.__setattr__(self, "format", fmt)
         object.__setattr__(self, "rounding", rounding)
-        object.__setattr__(self, "saturate", bool(saturate))
-        object.__setattr__(self, "subnormals", bool(subnormals))
-        object.__setattr__(self, "seed", int(seed) % (1 << 64))
-        object.__setattr__(self, "rbits", int(rbits))
+        object.__setattr__(self, "saturate", saturate)
+        object.__setattr__(self, "subnormals", subnormals)
+        object.__setattr__(self, "seed", seed)
+        object.__setattr__(self, "rbits", rbits)
 
     def __setattr__(self, key, value):
         raise AttributeError("Accumulator is immutable")

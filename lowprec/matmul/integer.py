@@ -99,11 +99,18 @@ def requantize(acc, multiplier, shift, *, zero_point=0, out_format="int8"):
     axis).  The zero point is added exactly and the sum saturates to
     out_format (an integer format; None keeps int32, saturating).
     Returns codes of out_format (int8 / uint8 / int16 ...) or int32.
+
+    acc and multiplier must be integers in the int32 range, shift in
+    [-31, 31] and zero_point in [-2^40, 2^40] (ValueError naming the
+    range, checked on the values as given: a uint64 2^63 does not wrap).
+    Integers are Python / NumPy integers or integer arrays: a float, bool
+    or str (or an array of them) raises TypeError.
     """
-    x = _int_array(acc, "acc")
+    x = _int_array(acc, "acc", operand=True)
     m = _int_array(multiplier, "multiplier")
     s = _int_array(shift, "shift", -31, 31)
     zp = _int_array(zero_point, "zero_point", -(1 << 40), 1 << 40)
+    x, m, s, zp = (np.asarray(t) for t in (x, m, s, zp))
     lo, hi, dtype = _requantize_format(out_format)
     _requantize_shapes(x, m, s, zp)
     left = np.maximum(-s, 0)
