@@ -11,10 +11,10 @@ bench_*.py) the pytest-benchmark function times a 512^3 product.
 """
 import argparse
 import concurrent.futures
-import time
 
 import numpy as np
 
+from compare_matmul import best_time
 from lowprec._clib import ffi, lib
 
 BITS = 18
@@ -43,16 +43,6 @@ def exact_gemm(a, b, c, pool, threads):
     for f in futs:
         if f.result() != 0:
             raise RuntimeError(f"lp_gemm_exact_i32 returned {f.result()}")
-
-
-def best_time(fn, repeat):
-    fn()
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def measure(size, repeat, threads=2):
