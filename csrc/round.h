@@ -600,10 +600,12 @@ LP_INLINE uint32_t lp_round_f32(const lp_k32 *k, uint32_t u, int mode,
         sr_up = lp_sr_less(rnd_hi, rnd_lo, dh, dl, k->sr_mask_hi,
                            k->sr_mask_lo);
     }
-    /*    the addend form on the shift dropped bits: the carry out of
-     *    rem + addend (< 2^32, as shift <= 31) is the increment */
-    m += (rem + lp_round_addend(mode, s, m & 1u, code0 & 1u, sr_up, low))
-         >> shift;
+    /*    the addend form on the shift dropped bits, added below the kept
+     *    bits as in the shift path: (sig + addend) >> shift = m + the
+     *    carry out of rem + addend (sig < 2^24, addend <= low < 2^31, no
+     *    wrap); RZ's zero addend leaves m = sig >> shift */
+    m = (sig + lp_round_addend(mode, s, m & 1u, code0 & 1u, sr_up, low))
+        >> shift;
     uint32_t code = base + m;
     /* 5. check: below the smallest normal, overflow, sign */
     uint32_t below = (uint32_t)(hi == k->emin_b) & (uint32_t)(m < k->min_norm);

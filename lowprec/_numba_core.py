@@ -762,11 +762,12 @@ def lp_round_f32(K, u, mode, rnd_hi, rnd_lo):
         dl = lp_sel(in_b, shl32(low_bits, w(p & _W31)),
                     lp_sel(in_c, shr32(sig, c_sh), _W0))
         sr_up = lp_sr_less(rnd_hi, rnd_lo, dh, dl, sr_mask_hi, sr_mask_lo)
-    #    the addend form on the shift dropped bits: the carry out of
-    #    rem + addend (< 2^32, as shift <= 31) is the increment
-    m = w(m + shr32(w(rem + lp_round_addend(mode, s, w(m & _W1),
-                                            w(code0 & _W1), sr_up, low)),
-                    shift))
+    #    the addend form on the shift dropped bits, added below the kept
+    #    bits as in the shift path: (sig + addend) >> shift = m + the
+    #    carry out of rem + addend (sig < 2^24, addend <= low < 2^31, no
+    #    wrap); RZ's zero addend leaves m = sig >> shift
+    m = shr32(w(sig + lp_round_addend(mode, s, w(m & _W1), w(code0 & _W1),
+                                      sr_up, low)), shift)
     code = w(base + m)
     # 5. check: below the smallest normal, overflow, sign
     below = w(hi == emin_b) & w(m < min_norm)
