@@ -222,17 +222,17 @@ LP_INLINE uint32_t round32_block(const lp_k32 *k, int mode,
  * the core's steps specialised to a target whose codes are the top bits
  * of float32's.  1. unpack is a mask (the sign apart), 2. align a fixed
  * shift by sh = 23 - mbits (no binade to choose, float32 subnormals are
- * the target's), 3. lp_round_up on the sh dropped bits, 4. pack is the
- * shifted bits plus the increment, whose carry ripples into the exponent
- * (max + 1 = the inf code), 5. saturation and flush clamp.  bfloat16,
- * nearest-even: 0x3F808000 (1 + 2^-8, a tie): c = 0x3F80 (even), tie 1
- * -> no increment, 0x3F80. */
+ * the target's), 3. lp_round_addend for the sh dropped bits, added below
+ * the kept bits (its addend form: no compare), 4. pack is the shift,
+ * which keeps the carry: it ripples into the exponent (max + 1 = the inf
+ * code), 5. saturation and flush clamp.  bfloat16, nearest-even:
+ * 0x3F808000 (1 + 2^-8, a tie), c = 0x3F80 even: (0x3F808000 + 0x7FFF)
+ * >> 16 = 0x3F80; 0x3F818000 (odd): (0x3F818000 + 0x8000) >> 16 = 0x3F82. */
 LP_INLINE void shift32_block(const lp_k32 *k, int mode, const uint32_t *src,
                              uint32_t *dst, int64_t n, uint64_t key,
                              int64_t index0)
 {
     const uint32_t sh = 23 - k->mb, low = (1u << sh) - 1;
-    const int32_t ihalf = 1 << (sh - 1);
     const uint32_t maxc = k->max_code, nanc = k->nan_res;
     const uint32_t minn = k->sub_ok ? 0 : k->min_norm;
     const uint32_t sat = k->saturate, mask_hi = k->sr_mask_hi;
@@ -242,7 +242,7 @@ LP_INLINE void shift32_block(const lp_k32 *k, int mode, const uint32_t *src,
     const uint32_t m = (uint32_t)n;
     for (uint32_t i = 0; i < m; i++) {
         uint32_t u = src[i], s = u >> 31, a = u & 0x7FFFFFFFu;
-        uint32_t c = a >> sh;
+        uint32_t odd = (a >> sh) & 1u;
         uint32_t sr_up = 0;
         if (mode == LP_SR) {
             /* the dropped bits fill d's high word (d_lo = 0), so r's low
@@ -251,12 +251,8 @@ LP_INLINE void shift32_block(const lp_k32 *k, int mode, const uint32_t *src,
             sr_up = lp_sr_less(lp_hash32(key_hi, lo, hi), 0, a << (32 - sh),
                                0, mask_hi, 0);
         }
-        /* the dropped bits, below 2^23: signed compares are exact (and
-         * AVX2 has no unsigned one) */
-        int32_t rest = (int32_t)(a & low);
-        c += lp_round_up(mode, s, c & 1u, c & 1u, (uint32_t)(rest > ihalf),
-                         (uint32_t)(rest == ihalf), (uint32_t)(rest != 0),
-                         sr_up);
+        /* a + addend <= 0x7FFFFFFF + low: no carry into the sign */
+        uint32_t c = (a + lp_round_addend(mode, s, odd, odd, sr_up, low)) >> sh;
         c = sat && c > maxc ? maxc : c;
         c = c < minn ? 0 : c;
         c |= s << k->sign_shift;

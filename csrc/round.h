@@ -5,8 +5,9 @@
  *   2. align    normalise sig, pick the quantum of the target binade and
  *               split sig into the kept significand m and the dropped
  *               fraction d (a 0.64 fixed-point number, plus a sticky bit)
- *   3. round    one per-mode increment decides m or m + 1: lp_round_up,
- *               the one definition every core and fast path calls
+ *   3. round    one per-mode increment decides m or m + 1:
+ *               lp_round_addend, the one definition every core and fast
+ *               path calls (lp_round_up is its compare form)
  *   4. pack     code = base + m, by addition: a carry out of the mantissa
  *               field ripples into the exponent field
  *   5. check    overflow, flush, sign, after rounding
@@ -103,46 +104,68 @@ LP_INLINE uint32_t lp_sr_less(uint32_t r_hi, uint32_t r_lo, uint32_t d_hi,
 }
 
 /* 3. The per-mode increment: the one definition of every rounding mode's
- * decision, called by every core (lp_round_float, lp_round_int,
- * lp_round_f32, the shift path of encode.c).  Every argument is 0 or 1:
- *   sign      the value is negative
- *   m_odd     the lower neighbour's significand is odd   (RNE's tie)
- *   code_odd  the lower neighbour's code is odd          (RO)
- *   above     the dropped part is above half a gap       (nearest modes)
- *   tie       the dropped part is exactly half a gap     (nearest modes)
- *   inexact   the dropped part is non-zero               (directed, RO)
- *   sr_up     lp_sr_less of the dropped part             (SR)
- * Returns 1 to take the upper neighbour (m + 1), else 0.  Written with
- * & and | only: with mode a constant (the float32 core and the shift
- * path), it is branch-free, the arguments the mode does not read are dead
- * code, and a loop over it vectorises.  e4m3fn, 1.3f: kept m = 0b1010
- * (1.25), dropped 0.4 of a gap: above 0, tie 0, inexact 1 -> RNE 0, RU 1,
- * RO 1 (0b1010 is even). */
-LP_INLINE uint32_t lp_round_up(int mode, uint32_t sign, uint32_t m_odd,
-                               uint32_t code_odd, uint32_t above,
-                               uint32_t tie, uint32_t inexact,
-                               uint32_t sr_up)
+ * decision, in SoftFloat's addend form (roundIncrement).  The dropped
+ * part is a field rest of k bits, 0 <= rest <= low = 2^k - 1 (half a gap
+ * is 2^(k-1)); the mode's addend is added to it and the carry out of the
+ * field is the increment:
+ *     up = (rest + lp_round_addend(...)) >> k  =  rest > low - addend.
+ * Every fast path takes one of these two forms (lp_round_up is the
+ * compare; the shift path adds the addend below the kept bits and lets
+ * the shift take the carry).  Arguments, each 0 or 1 but low:
+ *   sign      the value is negative                    (RU, RD)
+ *   m_odd     the lower neighbour's significand is odd (RNE's tie)
+ *   code_odd  the lower neighbour's code is odd        (RO)
+ *   sr_up     lp_sr_less of the dropped part           (SR; 1 only when
+ *             rest != 0)
+ * The addend is in [0, low] for every k >= 0, so rest + addend < 2^(k+1).
+ *   RNE  half - 1 + m_odd   up iff rest > half, or rest = half and m odd
+ *   RNA  half               up iff rest >= half
+ *   RZ   0                  never
+ *   RU   low if positive    up iff inexact and positive
+ *   RD   low if negative    up iff inexact and negative
+ *   RO   low if code even   up iff inexact and the code even (then odd)
+ *   SR   low if sr_up       up iff sr_up
+ * Branch-free; with mode a constant (the float32 core, the shift path)
+ * the arguments the mode does not read are dead code, and a loop over it
+ * vectorises.  e4m3fn, 1.3f: kept m = 0b1010 (1.25), 20 dropped bits
+ * rest = 0x66666 (0.4 of a gap), low = 0xFFFFF: RNE adds 0x7FFFF (no
+ * carry, 0b1010), RU adds 0xFFFFF (carry, 0b1011). */
+LP_INLINE uint32_t lp_round_addend(int mode, uint32_t sign, uint32_t m_odd,
+                                   uint32_t code_odd, uint32_t sr_up,
+                                   uint32_t low)
 {
     switch (mode) {
     case LP_RNE:
-        return above | (tie & m_odd);
+        return (low >> 1) + (m_odd & low);  /* & low: k = 0 adds nothing */
     case LP_RNA:
-        return above | tie;
+        return low - (low >> 1);
     case LP_RZ:
         return 0;
     case LP_RU:
-        return inexact & (sign ^ 1u);
+        return low & (sign - 1u);
     case LP_RD:
-        return inexact & sign;
+        return low & (0u - sign);
     case LP_RO:
-        return inexact & (code_odd ^ 1u);
+        return low & (code_odd - 1u);
     default: /* LP_SR */
-        return sr_up;
+        return low & (0u - sr_up);
     }
 }
 
+/* 3. The compare form of lp_round_addend: 1 to take the upper neighbour
+ * (m + 1), else 0, for a dropped field rest <= low = 2^k - 1. */
+LP_INLINE uint32_t lp_round_up(int mode, uint32_t sign, uint32_t m_odd,
+                               uint32_t code_odd, uint32_t sr_up,
+                               uint32_t rest, uint32_t low)
+{
+    return (uint32_t)(rest > low - lp_round_addend(mode, sign, m_odd,
+                                                   code_odd, sr_up, low));
+}
+
 /* 3. lp_round_up for the 64-bit cores: d the dropped fraction (0.64),
- * sticky the bits below d; rnd the generator's bits. */
+ * sticky the bits below d; rnd the generator's bits.  The dropped part
+ * reduces to a 2-bit field, the round bit (d >= half) and the sticky bit
+ * (anything below it): rest = rbit:sticky, low = 3, half = 0b10. */
 LP_INLINE uint32_t lp_increment(const lp_opts *o, int sign, uint64_t m,
                                 int64_t code0, uint64_t d, int sticky,
                                 uint64_t rnd)
@@ -155,11 +178,10 @@ LP_INLINE uint32_t lp_increment(const lp_opts *o, int sign, uint64_t m,
         sr_up = lp_sr_less((uint32_t)(rnd >> 32), (uint32_t)rnd,
                            (uint32_t)(d >> 32), (uint32_t)d, mh, ml);
     }
+    uint32_t rest = ((uint32_t)(d >= half) << 1)
+                    | (uint32_t)((d & (half - 1)) != 0 || sticky);
     return lp_round_up(o->rounding, (uint32_t)(sign != 0), (uint32_t)(m & 1),
-                       (uint32_t)(code0 & 1),
-                       (uint32_t)(d > half || (d == half && sticky)),
-                       (uint32_t)(d == half && !sticky),
-                       (uint32_t)(d != 0 || sticky), sr_up);
+                       (uint32_t)(code0 & 1), sr_up, rest, 3);
 }
 
 /* Is the overflowed result "infinity" (else the largest finite value)?
@@ -551,14 +573,14 @@ LP_INLINE uint32_t lp_round_f32(const lp_k32 *k, uint32_t u, int mode,
     uint32_t shift_t = hi - eb + 23 - k->mb;
     uint32_t shift = shift_t < 31 ? shift_t : 31;
     uint32_t m = sig >> shift;
-    uint32_t rem = sig & ((1u << shift) - 1);
-    uint32_t half = (1u << shift) >> 1;
+    uint32_t low = (1u << shift) - 1;
+    uint32_t rem = sig & low;
     /* 4. pack by addition (base may wrap below zero for formats without
      *    subnormals; m >= 2^mb brings it back) */
     uint32_t hc = hi < k->emax_b2 ? hi : k->emax_b2;
     uint32_t base = (hc + k->bias_m128) << k->mb;
     uint32_t code0 = base + m;
-    /* 3. round: lp_round_up, with the dropped bits rem split at half */
+    /* 3. round: lp_round_addend on the dropped bits rem (k = shift) */
     uint32_t sr_up = 0;
     if (mode == LP_SR) {
         /* d = floor(dropped fraction x 2^64) in two words; shift_t >= 1
@@ -578,11 +600,12 @@ LP_INLINE uint32_t lp_round_f32(const lp_k32 *k, uint32_t u, int mode,
         sr_up = lp_sr_less(rnd_hi, rnd_lo, dh, dl, k->sr_mask_hi,
                            k->sr_mask_lo);
     }
-    uint32_t inc = lp_round_up(mode, s, m & 1u, code0 & 1u,
-                               (uint32_t)(rem > half),
-                               (uint32_t)(rem == half) & (uint32_t)(half != 0),
-                               (uint32_t)(rem != 0), sr_up);
-    m += inc;
+    /*    the addend form on the shift dropped bits, added below the kept
+     *    bits as in the shift path: (sig + addend) >> shift = m + the
+     *    carry out of rem + addend (sig < 2^24, addend <= low < 2^31, no
+     *    wrap); RZ's zero addend leaves m = sig >> shift */
+    m = (sig + lp_round_addend(mode, s, m & 1u, code0 & 1u, sr_up, low))
+        >> shift;
     uint32_t code = base + m;
     /* 5. check: below the smallest normal, overflow, sign */
     uint32_t below = (uint32_t)(hi == k->emin_b) & (uint32_t)(m < k->min_norm);

@@ -37,8 +37,8 @@ from ._numba_core import (IN_BF16, IN_F16, IN_F32, IN_F64, KIND, KIND_INT,
                           LAYOUT_BINARY16, LAYOUT_TRUNC32,
                           O_KEEP_SUBNORMALS, O_ROUNDING, O_SATURATE,
                           O_ZERO_POINT, RNE, SR, decode_value, load_bits,
-                          lp_hash32, lp_random_keyed, lp_round_f32,
-                          lp_round_loaded, lp_round_up, lp_sr_less, shl32,
+                          lp_hash32, lp_random_keyed, lp_round_addend,
+                          lp_round_f32, lp_round_loaded, lp_sr_less, shl32,
                           shr32, with_kind)
 from ._threads import run_chunked
 
@@ -163,25 +163,25 @@ def _shift_one(S, mode, u, r):
     """The shift path, for LAYOUT_TRUNC32 formats (bfloat16, tfloat32):
     the core's steps specialised to a target whose codes are the top bits
     of float32's (encode.c: shift32_block).  1. unpack is a mask (the sign
-    apart), 2. align a fixed shift by sh = 23 - mbits, 3. lp_round_up on
-    the sh dropped bits, 4. pack is the shifted bits plus the increment,
-    whose carry ripples into the exponent (max + 1 = the inf code), 5.
-    saturation and flush clamp.  bfloat16, nearest-even: 0x3F808000 (1 +
-    2^-8, a tie): c = 0x3F80 (even), tie 1 -> no increment, 0x3F80.
-    Stochastic: the dropped bits fill d's high word (d_lo = 0), so
-    lp_sr_less on r's high word r alone decides."""
+    apart), 2. align a fixed shift by sh = 23 - mbits, 3. lp_round_addend
+    for the sh dropped bits, added below the kept bits (its addend form:
+    no compare), 4. pack is the shift, which keeps the carry: it ripples
+    into the exponent (max + 1 = the inf code), 5. saturation and flush
+    clamp.  bfloat16, nearest-even: 0x3F808000 (1 + 2^-8, a tie), c =
+    0x3F80 even: (0x3F808000 + 0x7FFF) >> 16 = 0x3F80.  Stochastic: the
+    dropped bits fill d's high word (d_lo = 0), so lp_sr_less on r's high
+    word r alone decides."""
     w = np.uint32
-    sh, low, half, maxc, nanc, minn, sign_shift, sat, mask_hi = S
+    sh, low, maxc, nanc, minn, sign_shift, sat, mask_hi = S
     s = u >> w(31)
     a = u & w(0x7FFFFFFF)
-    c = shr32(a, sh)
+    odd = w(shr32(a, sh) & w(1))
     sr_up = w(0)
     if mode == SR:
         sr_up = lp_sr_less(r, w(0), shl32(a, w(w(32) - sh)), w(0), mask_hi,
                            w(0))
-    rest = w(a & low)
-    c = w(c + lp_round_up(mode, s, w(c & w(1)), w(c & w(1)), w(rest > half),
-                          w(rest == half), w(rest != w(0)), sr_up))
+    # a + addend <= 0x7FFFFFFF + low: no carry into the sign
+    c = shr32(w(a + lp_round_addend(mode, s, odd, odd, sr_up, low)), sh)
     if sat != w(0) and c > maxc:
         c = maxc
     if c < minn:
@@ -301,8 +301,7 @@ def _shift_params(K):
     k = dict(zip(core.K32_FIELDS, (int(v) for v in K)))
     sh = 23 - k["mb"]
     u = np.uint32
-    return (u(sh), u((1 << sh) - 1), u(1 << (sh - 1)), u(k["max_code"]),
-            u(k["nan_res"]),
+    return (u(sh), u((1 << sh) - 1), u(k["max_code"]), u(k["nan_res"]),
             u(0 if k["sub_ok"] else k["min_norm"]), u(k["sign_shift"]),
             u(k["saturate"]), u(k["sr_mask_hi"]))
 

@@ -7,8 +7,9 @@ numbered steps:
   2. align    normalise sig, pick the quantum of the target binade, split
               sig into the kept significand m and the dropped fraction d
               (0.64 fixed point) plus a sticky bit
-  3. round    one per-mode increment decides m or m + 1: lp_round_up,
-              the one definition every core and fast path calls
+  3. round    one per-mode increment decides m or m + 1:
+              lp_round_addend, the one definition every core and fast
+              path calls (lp_round_up is its compare form)
   4. pack     code = base + m, by addition (the carry ripples into the
               exponent field)
   5. check    overflow, flush, sign, after rounding
@@ -64,6 +65,7 @@ _U30 = np.uint64(30)
 _U27 = np.uint64(27)
 _U31 = np.uint64(31)
 _HALF = np.uint64(1 << 63)
+_HALF_M1 = np.uint64((1 << 63) - 1)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 _U32 = np.uint64(32)
@@ -340,32 +342,39 @@ def lp_sr_less(r_hi, r_lo, d_hi, d_lo, mask_hi, mask_lo):
 
 
 @_jitable
-def lp_round_up(mode, sign, m_odd, code_odd, above, tie, inexact, sr_up):
+def lp_round_addend(mode, sign, m_odd, code_odd, sr_up, low):
     """3. The per-mode increment: the one definition of every rounding
-    mode's decision, called by every core (lp_round_float, lp_round_int,
-    lp_round_f32, the shift path of _numba_backend).  Every argument is
-    uint32 0 or 1: sign; m_odd, the lower neighbour's significand parity
-    (RNE's tie); code_odd, its code parity (RO); above / tie, the dropped
-    part is above / exactly half a gap (nearest modes); inexact, it is
-    non-zero (directed modes, RO); sr_up, lp_sr_less of the dropped part
-    (SR).  Returns uint32 1 to take the upper neighbour.  & and | only:
-    with mode a constant it is branch-free and the arguments the mode does
-    not read are dead code.  e4m3fn, 1.3f: kept m = 0b1010 (1.25), dropped
-    0.4 of a gap: above 0, tie 0, inexact 1 -> RNE 0, RU 1, RO 1."""
+    mode's decision, in SoftFloat's addend form (round.h: the table of
+    addends per mode).  The dropped part is a k-bit field rest <= low =
+    2^k - 1; the increment is the carry out of rest + addend:
+    ``(rest + addend) >> k``, equivalently ``rest > low - addend``
+    (lp_round_up).  sign, m_odd (RNE), code_odd (RO), sr_up (SR, 1 only
+    when rest != 0) are uint32 0 or 1.  The addend is in [0, low].
+    e4m3fn, 1.3f: 20 dropped bits rest = 0x66666, low = 0xFFFFF: RNE adds
+    0x7FFFF (no carry), RU adds 0xFFFFF (carry)."""
     w = np.uint32
     if mode == RNE:
-        return w(above | w(tie & m_odd))
+        return w(shr32(low, _W1) + w(m_odd & low))
     if mode == RNA:
-        return w(above | tie)
+        return w(low - shr32(low, _W1))
     if mode == RZ:
         return _W0
     if mode == RU:
-        return w(inexact & w(sign ^ _W1))
+        return w(low & w(sign - _W1))
     if mode == RD:
-        return w(inexact & sign)
+        return w(low & w(_W0 - sign))
     if mode == RO:
-        return w(inexact & w(code_odd ^ _W1))
-    return w(sr_up)
+        return w(low & w(code_odd - _W1))
+    return w(low & w(_W0 - sr_up))
+
+
+@_jitable
+def lp_round_up(mode, sign, m_odd, code_odd, sr_up, rest, low):
+    """3. The compare form of lp_round_addend: uint32 1 to take the upper
+    neighbour, for a dropped field rest <= low = 2^k - 1."""
+    w = np.uint32
+    return w(rest > w(low - lp_round_addend(mode, sign, m_odd, code_odd,
+                                            sr_up, low)))
 
 
 @_jitable
@@ -373,7 +382,8 @@ def lp_increment(O, sign, m, code0, d, sticky, rnd):
     """3. lp_round_up for the 64-bit cores (uint64 0 or 1): m the kept
     significand (uint64), code0 the lower neighbour's code (int64), d the
     dropped fraction (0.64), sticky the bits below d (int64 0/1), rnd the
-    generator's bits."""
+    generator's bits.  The dropped part reduces to the 2-bit field round
+    bit : sticky bit (low = 3)."""
     w = np.uint32
     mode = O[O_ROUNDING]
     sr_up = _W0
@@ -381,13 +391,11 @@ def lp_increment(O, sign, m, code0, d, sticky, rnd):
         mh, ml = lp_sr_masks(O[O_RBITS])
         sr_up = lp_sr_less(w(rnd >> _U32), w(rnd & _LO32), w(d >> _U32),
                            w(d & _LO32), mh, ml)
-    st = sticky != 0
-    above = (d > _HALF) | ((d == _HALF) & st)
-    tie = (d == _HALF) & (not st)
-    inexact = (d != _U0) | st
+    rbit = w(1) if d >= _HALF else _W0
+    st = w(1) if (d & _HALF_M1) != _U0 or sticky != 0 else _W0
+    rest = w(w(rbit << _W1) | st)
     up = lp_round_up(mode, w(1 if sign != 0 else 0), w(m & _U1),
-                     w(code0 & 1), w(1 if above else 0), w(1 if tie else 0),
-                     w(1 if inexact else 0), sr_up)
+                     w(code0 & 1), sr_up, rest, w(3))
     return np.uint64(up)
 
 
@@ -728,14 +736,14 @@ def lp_round_f32(K, u, mode, rnd_hi, rnd_lo):
     shift_t = w(hi - eb + _W23 - mb)
     shift = shift_t if shift_t < _W31 else _W31
     m = shr32(sig, shift)
-    rem = w(sig & w(shl32(_W1, shift) - _W1))
-    half = shr32(shl32(_W1, shift), _W1)
+    low = w(shl32(_W1, shift) - _W1)
+    rem = w(sig & low)
     # 4. pack by addition (base may wrap below zero for formats without
     #    subnormals; m >= 2^mb brings it back)
     hc = hi if hi < emax_b2 else emax_b2
     base = shl32(w(hc + bias_m128), mb)
     code0 = w(base + m)
-    # 3. round: lp_round_up, with the dropped bits rem split at half
+    # 3. round: lp_round_addend on the dropped bits rem (k = shift)
     sr_up = _W0
     if mode == SR:
         # d = floor(dropped fraction x 2^64) in two words; shift_t >= 1
@@ -754,9 +762,12 @@ def lp_round_f32(K, u, mode, rnd_hi, rnd_lo):
         dl = lp_sel(in_b, shl32(low_bits, w(p & _W31)),
                     lp_sel(in_c, shr32(sig, c_sh), _W0))
         sr_up = lp_sr_less(rnd_hi, rnd_lo, dh, dl, sr_mask_hi, sr_mask_lo)
-    inc = lp_round_up(mode, s, w(m & _W1), w(code0 & _W1), w(rem > half),
-                      w(rem == half) & w(half != _W0), w(rem != _W0), sr_up)
-    m = w(m + inc)
+    #    the addend form on the shift dropped bits, added below the kept
+    #    bits as in the shift path: (sig + addend) >> shift = m + the
+    #    carry out of rem + addend (sig < 2^24, addend <= low < 2^31, no
+    #    wrap); RZ's zero addend leaves m = sig >> shift
+    m = shr32(w(sig + lp_round_addend(mode, s, w(m & _W1), w(code0 & _W1),
+                                      sr_up, low)), shift)
     code = w(base + m)
     # 5. check: below the smallest normal, overflow, sign
     below = w(hi == emin_b) & w(m < min_norm)

@@ -389,3 +389,49 @@ def test_numba_flags_equal_c(name):
                 for sign in (0, 1):
                     assert nb_round(fmt, o, cls, sign, 0, 0) \
                         == c_round(fmt, o, cls, sign, 0, 0)
+
+
+def _decision(mode, sign, m_odd, code_odd, sr_up, rest, k):
+    """Each mode's rule on a k-bit dropped field rest, from its definition:
+    the dropped part is rest / 2^k of a gap."""
+    frac = Fraction(rest, 1 << k)
+    if mode == core.RNE:
+        return int(frac > Fraction(1, 2) or (frac == Fraction(1, 2)
+                                             and m_odd))
+    if mode == core.RNA:
+        return int(frac >= Fraction(1, 2))
+    if mode == core.RZ:
+        return 0
+    if mode == core.RU:
+        return int(frac > 0 and not sign)
+    if mode == core.RD:
+        return int(frac > 0 and sign)
+    if mode == core.RO:
+        return int(frac > 0 and not code_odd)
+    return int(sr_up)
+
+
+@pytest.mark.parametrize("mode", range(7), ids=lambda m: ROUNDING_NAMES[m])
+def test_round_addend_forms_agree_with_each_rule(mode):
+    """lp_round_addend is the one definition per mode; its carry form
+    (rest + addend) >> k (the shift path, the float32 core) and its compare
+    form lp_round_up (the 64-bit cores, on the 2-bit round:sticky field)
+    give each mode's rule for every k-bit field, k = 0..7 (k = 0: nothing
+    dropped), and the addend stays in [0, low] so that the sum never
+    carries twice.  sr_up = 1 only with a non-zero field, as lp_sr_less
+    gives it."""
+    w = np.uint32
+    for k in range(8):
+        low = (1 << k) - 1
+        for rest in range(low + 1):
+            for sign, m_odd, code_odd, sr_up in np.ndindex(2, 2, 2, 2):
+                if sr_up and not rest:
+                    continue
+                want = _decision(mode, sign, m_odd, code_odd, sr_up, rest, k)
+                add = int(core.lp_round_addend(mode, w(sign), w(m_odd),
+                                               w(code_odd), w(sr_up), w(low)))
+                assert 0 <= add <= low
+                assert (rest + add) >> k == want, (k, rest, sign, m_odd)
+                assert int(core.lp_round_up(
+                    mode, w(sign), w(m_odd), w(code_odd), w(sr_up), w(rest),
+                    w(low))) == want, (k, rest, sign, m_odd)
