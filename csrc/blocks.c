@@ -80,8 +80,17 @@ LP_INLINE double b_to_odd(double p, double e)
     return b_bits_f64(u);
 }
 
-static float r32_mul(double a, double b)
+LP_INLINE int b_is_f32(double a)
 {
+    return (double)(float)a == a;
+}
+
+/* float32 operands: the float64 product (48 bits) is exact and the
+ * float32 quotient is correctly rounded, so no FMA is needed. */
+LP_INLINE float r32_mul(double a, double b)
+{
+    if (b_is_f32(a) && b_is_f32(b))
+        return (float)(a * b);
     double p = a * b;
     if (p == 0 || !isfinite(p))
         return (float)p;
@@ -89,8 +98,10 @@ static float r32_mul(double a, double b)
 }
 
 /* b > 0 */
-static float r32_div(double a, double b)
+LP_INLINE float r32_div(double a, double b)
 {
+    if (b_is_f32(a) && b_is_f32(b))
+        return (float)a / (float)b;
     double q = a / b;
     if (q == 0 || !isfinite(q))
         return (float)q;
@@ -114,12 +125,25 @@ double lp_nvfp4_tensor(double smax, double emax, double T, float *ts)
 /* floor(log2 a), a > 0 finite (subnormals included). */
 LP_INLINE int b_ilog2(double a)
 {
-    int e;
+    int e = (int)((b_f64_bits(a) >> 52) & 0x7FF);
+    if (e)
+        return e - 1023;
     frexp(a, &e);
     return e - 1;
 }
 
-static int clamp127(int k)
+/* frexp for a > 0 finite, without the library call for normals. */
+LP_INLINE double b_frexp(double a, int *e)
+{
+    uint64_t u = b_f64_bits(a);
+    int f = (int)((u >> 52) & 0x7FF);
+    if (!f)
+        return frexp(a, e);
+    *e = f - 1022;
+    return b_bits_f64((u & 0x800FFFFFFFFFFFFFull) | 0x3FE0000000000000ull);
+}
+
+LP_INLINE int clamp127(int k)
 {
     return k < -127 ? -127 : k > 127 ? 127 : k;
 }
@@ -130,20 +154,20 @@ static int clamp127(int k)
  * amax = 500 = 0.9765625 x 2^9: floor 8 - 8 = 0; ceil: 0.977 > 0.875 ->
  * 1; rceil: R32(500/448) = 1.116 -> 2^1; even: 1.953125 rounded to 3
  * mantissa bits is 2.0 (carry) -> 9 - 8 = 1. */
-static int e8m0_exponent(int rule, double amax, int emax, double maxv,
+LP_INLINE int e8m0_exponent(int rule, double amax, int emax, double maxv,
                          int mb)
 {
     if (amax == 0)
         return -127;
     int ea, em;
-    double ma = frexp(amax, &ea);              /* amax = ma 2^ea, [0.5, 1) */
+    double ma = b_frexp(amax, &ea);            /* amax = ma 2^ea, [0.5, 1) */
     switch (rule) {
     case LP_BLOCK_FLOOR:
         return clamp127(ea - 1 - emax);
     case LP_BLOCK_CEIL: {
         /* smallest k with amax <= max 2^k: k0 = ea - 1 - emax puts
          * max 2^k0 = mm 2^ea in amax's binade */
-        double mm = frexp(maxv, &em);
+        double mm = b_frexp(maxv, &em);
         return clamp127(ea - 1 - emax + (ma > mm));
     }
     case LP_BLOCK_RCEIL: {
@@ -153,7 +177,7 @@ static int e8m0_exponent(int rule, double amax, int emax, double maxv,
         if (isinf(r))
             return 127;
         int er;
-        double mr = frexp((double)r, &er);
+        double mr = b_frexp((double)r, &er);
         return clamp127(mr == 0.5 ? er - 1 : er);
     }
     default: { /* LP_BLOCK_EVEN */
@@ -167,33 +191,52 @@ static int e8m0_exponent(int rule, double amax, int emax, double maxv,
 
 /* pow2: e = 2^kk, kk = floor(log2(max / amax)), returned as the scale
  * exponent -kk (clamped like e8m0), amax > 0 finite. */
-static int pow2_exponent(double amax, double maxv)
+LP_INLINE int pow2_exponent(double amax, double maxv)
 {
     int ea, em;
-    double ma = frexp(amax, &ea), mm = frexp(maxv, &em);
+    double ma = b_frexp(amax, &ea), mm = b_frexp(maxv, &em);
     int kk = em - ea - (mm < ma);
     return clamp127(-kk);
 }
 
 /* ---- element rounding ----------------------------------------------------- */
 
-/* float32 bits src[0, n) through the float32 core (mode a constant),
- * index0 the flat index of src[0]. */
+/* 32 float32 bits src[0, 32) through the float32 core (mode a constant),
+ * index0 the flat index of src[0]: a constant trip count, so the loop is
+ * all vector code whatever the block size. */
+LP_INLINE uint32_t seg32x(const lp_k32 *kk, int mode, const uint32_t *src,
+                         uint8_t *dst, uint64_t key, int64_t index0)
+{
+    uint32_t err = 0;
+    const uint32_t lo0 = (uint32_t)index0;
+    const uint32_t hi0 = (uint32_t)((uint64_t)index0 >> 32);
+    const uint32_t key_hi = (uint32_t)(key >> 32), key_lo = (uint32_t)key;
+    for (uint32_t i = 0; i < 32; i++) {
+        uint32_t lo = lo0 + i, hi = hi0 + (uint32_t)(lo < lo0);
+        uint32_t r_hi = mode == LP_SR ? lp_hash32(key_hi, lo, hi) : 0;
+        uint32_t r_lo = mode == LP_SR ? lp_hash32(key_lo, lo, hi) : 0;
+        dst[i] = (uint8_t)lp_round_f32(kk, src[i], mode, r_hi, r_lo, &err);
+    }
+    return err;
+}
+
+/* src[0, n) in pieces of 32; the last piece padded with zeros (which
+ * raise nothing in a format with a zero: every element format). */
 LP_INLINE uint32_t seg32_mode(const lp_k32 *k, int mode, const uint32_t *src,
                               uint8_t *dst, int64_t n, uint64_t key,
                               int64_t index0)
 {
     const lp_k32 kk = *k;
     uint32_t err = 0;
-    const uint32_t lo0 = (uint32_t)index0;
-    const uint32_t hi0 = (uint32_t)((uint64_t)index0 >> 32);
-    const uint32_t key_hi = (uint32_t)(key >> 32), key_lo = (uint32_t)key;
-    const uint32_t m = (uint32_t)n;
-    for (uint32_t i = 0; i < m; i++) {
-        uint32_t lo = lo0 + i, hi = hi0 + (uint32_t)(lo < lo0);
-        uint32_t r_hi = mode == LP_SR ? lp_hash32(key_hi, lo, hi) : 0;
-        uint32_t r_lo = mode == LP_SR ? lp_hash32(key_lo, lo, hi) : 0;
-        dst[i] = (uint8_t)lp_round_f32(&kk, src[i], mode, r_hi, r_lo, &err);
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32)
+        err |= seg32x(&kk, mode, src + i, dst + i, key, index0 + i);
+    if (i < n) {
+        uint32_t t[32] = {0};
+        uint8_t d[32];
+        memcpy(t, src + i, (size_t)(n - i) * 4);
+        err |= seg32x(&kk, mode, t, d, key, index0 + i);
+        memcpy(dst + i, d, (size_t)(n - i));
     }
     return err;
 }
@@ -215,7 +258,7 @@ LP_INLINE uint32_t seg32(const lp_k32 *k, int mode, const uint32_t *src,
 
 /* The general core on n elements: float32 bits (b32) or float64 bits
  * (b64), each rounded as sign * sig * 2^(exp - kshift). */
-static int seg_general(const lp_format *f, const lp_opts *o,
+LP_INLINE int seg_general(const lp_format *f, const lp_opts *o,
                        const uint32_t *b32, const uint64_t *b64, int64_t n,
                        int kshift, uint64_t key, int64_t index0, uint8_t *dst)
 {
@@ -246,13 +289,14 @@ typedef struct {
     double S;             /* nvfp4: tensor factor                        */
     float ts, g;          /* nvfp4: R32(1/S), R32(S * R32(1/max))        */
     lp_opts so;           /* nvfp4: the scale's encode (RNE, saturating) */
+    double sval[256];     /* nvfp4: the values of the scale's codes      */
     uint64_t key;
 } bctx;
 
 /* Elements of one block (rows of cn elements, rn rows, row r of the block
  * at flat index idx0 + r * C) as codes; writes the scale.  b32 / b64: the
  * gathered bits (one of them NULL), amax their largest magnitude. */
-static int block_elements(const bctx *c, const uint32_t *b32,
+LP_INLINE int block_elements(const bctx *c, const uint32_t *b32,
                           const uint64_t *b64, uint32_t *v, int64_t rn,
                           int64_t cn, int64_t C, int64_t idx0, double amax,
                           int nonfinite, uint8_t *dst, void *scales,
@@ -311,7 +355,7 @@ static int block_elements(const bctx *c, const uint32_t *b32,
         int64_t code = lp_round_any(c->sf, &c->so, cls, sign, exp, sig, 0,
                                     &e2);
         ((uint8_t *)scales)[sidx] = (uint8_t)code;
-        double sval = lp_decode_one(c->sf, code);
+        double sval = c->sval[code & 0xFF];
         if (sval == 0) {
             /* signed zeros */
             for (int64_t i = 0; i < n; i++) {
@@ -383,6 +427,7 @@ static int run_blocks(const bctx *c, const lp_block_spec *sp, int in_type,
             const int64_t idx0 = (p * R + r0) * C + c0;
             double amax;
             int nonfinite;
+            const uint32_t *src32 = b32;
             /* 1. gather, 2. amax */
             if (in_type == LP_F64) {
                 uint64_t mx = 0;
@@ -399,7 +444,14 @@ static int run_blocks(const bctx *c, const lp_block_spec *sp, int in_type,
                 amax = b_bits_f64(mx);
             } else {
                 uint32_t mx = 0;
-                for (int64_t r = 0; r < rn; r++) {
+                if (in_type == LP_F32 && rn == 1) {
+                    /* one contiguous row: read it in place */
+                    src32 = (const uint32_t *)in + idx0;
+                    for (int64_t i = 0; i < cn; i++) {
+                        uint32_t a = src32[i] & 0x7FFFFFFFu;
+                        mx = a > mx ? a : mx;
+                    }
+                } else for (int64_t r = 0; r < rn; r++) {
                     uint32_t *d = b32 + r * cn;
                     const int64_t at = idx0 + r * C;
                     if (in_type == LP_F32)
@@ -421,7 +473,7 @@ static int run_blocks(const bctx *c, const lp_block_spec *sp, int in_type,
             }
             /* 3. scale, 4. elements */
             uint8_t *dst = bc == cn && rn == 1 ? codes + idx0 : cb;
-            err |= block_elements(c, in_type == LP_F64 ? NULL : b32,
+            err |= block_elements(c, in_type == LP_F64 ? NULL : src32,
                                   in_type == LP_F64 ? b64 : NULL, v, rn, cn,
                                   C, idx0, amax, nonfinite, dst, scales,
                                   u * ncb + j);
@@ -466,6 +518,8 @@ int lp_quantize_blocks(const lp_format *elem, const lp_format *sf,
             c.ts = 1.0f;
         }
         c.g = r32_mul(c.S, (double)r32_div(1.0, c.maxv));
+        for (int i = 0; i < 256; i++)
+            c.sval[i] = lp_decode_one(sf, i);
         lp_opts_default(&c.so);
         c.so.saturate = 1;
     }
