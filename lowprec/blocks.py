@@ -424,3 +424,70 @@ def quantize(x, fmt, *, rounding="nearest_even", seed=None, **kwargs):
 def is_block_format(fmt) -> bool:
     return isinstance(fmt, BlockFormat) or (
         isinstance(fmt, str) and recipe(fmt) is not None)
+
+
+# -- scaled_matmul on BlockTensor operands (lowprec.matmul calls this) --------
+
+def _matmul_scale(bt):
+    """Block scales as scaled_matmul takes them: e8m0 arrays as they are,
+    other 8-bit float scales as their float32 values (exact)."""
+    s = bt.scales
+    if s.dtype == np.float32 or s.dtype == np.dtype(ml_dtypes.float8_e8m0fnu):
+        return s
+    return s.astype(np.float32)
+
+
+def block_matmul_args(a, b):
+    """(a_codes, b_codes, a_scale, b_scale, block, tensor_scale) of
+    scaled_matmul(bt_a, bt_b): a (M, K) blocked along K (its last axis) or
+    in 2-D blocks (bm, bk); b (K, N) blocked along K (axis 0) or in 2-D
+    blocks (bk, bn); the blocks along K must agree and divide K.
+    tensor_scale: R32(ta * tb), or None when neither has a second level."""
+    for name, t in (("a", a), ("b", b)):
+        if not isinstance(t, BlockTensor):
+            raise TypeError(f"scaled_matmul with a BlockTensor takes two: "
+                            f"{name} is {type(t).__name__}")
+        if t.codes.ndim != 2:
+            raise ValueError(f"scaled_matmul on BlockTensors takes 2-D "
+                             f"operands; {name} has shape {t.shape}")
+        if isinstance(t.format.element, IntFormat):
+            raise ValueError(f"scaled_matmul on BlockTensors takes float "
+                             f"elements; {name} has "
+                             f"{t.format.element.name}")
+    M, K = a.shape
+    K2, N = b.shape
+    if K != K2:
+        raise ValueError(f"shapes {a.shape} and {b.shape} do not agree "
+                         f"along K")
+    ba, bb = a.format.block, b.format.block
+    if isinstance(ba, tuple) and len(ba) == 2:
+        bm, bka = ba
+    elif a.axis in (1, (1,)):
+        bm, bka = 1, ba[0] if isinstance(ba, tuple) else ba
+    else:
+        raise ValueError(f"a must be blocked along its last axis (K) or in "
+                         f"2-D blocks; it is blocked along axis {a.axis}")
+    bn = None
+    if isinstance(bb, tuple) and len(bb) == 2:
+        bkb, bn = bb
+    elif b.axis == 0:
+        bkb = bb
+    else:
+        raise ValueError(f"b must be blocked along axis 0 (K) or in 2-D "
+                         f"blocks; it is blocked along axis {b.axis}")
+    if bka != bkb:
+        raise ValueError(f"the blocks along K differ: a has {bka} "
+                         f"(block {ba!r}), b has {bkb} (block {bb!r})")
+    if K % bka:
+        raise ValueError(f"the block along K ({bka}) must divide K = {K} "
+                         f"for scaled_matmul")
+    sa, sb = _matmul_scale(a), _matmul_scale(b)
+    if (sa.dtype == np.float32) != (sb.dtype == np.float32):
+        sa, sb = sa.astype(np.float32), sb.astype(np.float32)
+    if bm > 1:
+        sa = np.repeat(sa, bm, axis=0)[:M]
+    block = (bka,) if bn is None else (bka, bn)
+    ts = None
+    if a.format.two_level or b.format.two_level:
+        ts = np.float32(a.tensor_scale) * np.float32(b.tensor_scale)
+    return a.codes, b.codes, sa, sb, block, ts

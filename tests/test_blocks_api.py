@@ -252,3 +252,40 @@ def test_bad_element_and_dtype():
     assert np.array_equal(ints.dequantize(np.float64),
                           lp.quantize_blocks(np.arange(64.0), "mxfp8_e4m3")
                           .dequantize(np.float64))
+
+
+@pytest.mark.parametrize("name", ["mxfp8_e4m3", "mxfp4", "nvfp4",
+                                  "fp8_1x128"])
+def test_scaled_matmul_on_block_tensors_is_section_3(name):
+    rng = np.random.default_rng(15)
+    a = rng.standard_normal((9, 256)).astype(np.float32)
+    b = rng.standard_normal((256, 7)).astype(np.float32)
+    ba = lp.quantize_blocks(a, name)
+    bb = lp.quantize_blocks(b, name, axis=0)
+    bk = lp.get_format(name).block
+    sa, sb = ba.scales, bb.scales
+    if sa.dtype == np.dtype(ml_dtypes.float8_e4m3fn):
+        sa, sb = sa.astype(np.float32), sb.astype(np.float32)
+    by_hand = lp.scaled_matmul(ba.codes, bb.codes, a_scale=sa, b_scale=sb,
+                               block=(bk,))
+    if lp.get_format(name).two_level:
+        by_hand = by_hand * (np.float32(ba.tensor_scale)
+                             * np.float32(bb.tensor_scale))
+    got = lp.scaled_matmul(ba, bb)
+    assert got.dtype == np.float32
+    assert np.array_equal(got, by_hand)
+    # exact accumulation: each block product exact, rounded once
+    ex = lp.scaled_matmul(ba, bb, accumulate="exact")
+    assert np.allclose(ex, np.asarray(ba, np.float64)
+                       @ np.asarray(bb, np.float64), rtol=1e-5, atol=1e-5)
+
+
+def test_scaled_matmul_block_mismatch():
+    a = lp.quantize_blocks(np.ones((4, 64), np.float32), "mxfp4")
+    b = lp.quantize_blocks(np.ones((64, 4), np.float32), "mxfp4", axis=0,
+                           block=16)
+    with pytest.raises(ValueError, match="blocks along K"):
+        lp.scaled_matmul(a, b)
+    c = lp.quantize_blocks(np.ones((64, 4), np.float32), "mxfp4")
+    with pytest.raises(ValueError, match="axis 0"):
+        lp.scaled_matmul(a, c)
