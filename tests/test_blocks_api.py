@@ -289,3 +289,29 @@ def test_scaled_matmul_block_mismatch():
     c = lp.quantize_blocks(np.ones((64, 4), np.float32), "mxfp4")
     with pytest.raises(ValueError, match="axis 0"):
         lp.scaled_matmul(a, c)
+
+
+@pytest.mark.parametrize("name, kw", [
+    ("nvfp4", {}), ("fp8_1x128", {}),
+    ("fp8_1x128", {"scale_rule": "encode"}),
+    ("fp8_1x128", {"scale_rule": "pow2"}),
+    ("mxfp4", {"scale_rule": "rceil"}), ("mxfp4", {"scale_rule": "even"}),
+    ("mxfp6_e2m3", {"scale_rule": "ceil"}), ("mxint8", {})])
+@pytest.mark.parametrize("rounding", ["nearest_even", "stochastic",
+                                      "toward_positive", "to_odd"])
+def test_float32_path_agrees_with_the_general_core(name, kw, rounding):
+    """float32 inputs take the float32 core with a moved bias; the same
+    values as float64 take the general core: same bits."""
+    rng = np.random.default_rng(16)
+    x = (rng.standard_normal((16, 256))
+         * np.exp2(rng.integers(-30, 30, (16, 1)))).astype(np.float32)
+    x[3, :40] = np.float32(1e-41)            # a block of subnormals
+    x[4, :32] = np.float32(2.0 ** -140)
+    a = lp.quantize_blocks(x, name, rounding=rounding, seed=5, **kw)
+    b = lp.quantize_blocks(x.astype(np.float64), name, rounding=rounding,
+                           seed=5, **kw)
+    assert np.array_equal(np.asarray(a.codes).view(np.uint8),
+                          np.asarray(b.codes).view(np.uint8))
+    assert np.array_equal(np.asarray(a.scales).view(np.uint8),
+                          np.asarray(b.scales).view(np.uint8))
+    assert float(a.tensor_scale) == float(b.tensor_scale)
