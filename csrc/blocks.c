@@ -279,6 +279,9 @@ LP_INLINE int seg_general(const lp_format *f, const lp_opts *o,
 
 /* ---- the driver ----------------------------------------------------------- */
 
+/* Blocks whose elements one rounding pass covers (float rules). */
+enum { BATCH = 64 };
+
 typedef struct {
     const lp_format *elem, *sf;
     const lp_opts *o;
@@ -292,6 +295,47 @@ typedef struct {
     double sval[256];     /* nvfp4: the values of the scale's codes      */
     uint64_t key;
 } bctx;
+
+/* The scale of a finite block under a float rule (nvfp4, decode,
+ * encode), written to scales[sidx]; *fac is the element factor f (x * f)
+ * or, with *divide, the divisor s (x / s).  Returns 1 when the block's
+ * scale is 0 (nvfp4: the elements are signed zeros), else 0. */
+LP_INLINE int float_scale(const bctx *c, double amax, void *scales,
+                          int64_t sidx, float *fac, int *divide)
+{
+    const int rule = c->rule;
+    *divide = 0;
+    if (rule == LP_BLOCK_NVFP4) {
+        float sv = r32_mul(amax, c->g);
+        int e2 = 0, sign, cls;
+        int32_t exp = 0;
+        uint64_t sig = 0;
+        cls = lp_unpack_bits(b_f64_bits((double)sv), 11, 52, &sign, &exp,
+                             &sig);
+        int64_t code = lp_round_any(c->sf, &c->so, cls, sign, exp, sig, 0,
+                                    &e2);
+        ((uint8_t *)scales)[sidx] = (uint8_t)code;
+        double sval = c->sval[code & 0xFF];
+        if (sval == 0)
+            return 1;
+        *fac = r32_div(1.0, (double)r32_mul(sval, c->ts));
+    } else if (rule == LP_BLOCK_DECODE) {
+        float s = amax == 0 ? 1.0f : r32_div(amax, c->maxv);
+        *fac = s;
+        *divide = 1;
+        ((float *)scales)[sidx] = s;
+    } else { /* LP_BLOCK_ENCODE */
+        float f = 1.0f;
+        if (amax != 0) {
+            f = r32_div(c->maxv, amax);
+            if (isinf(f))
+                f = FLT_MAX;
+        }
+        *fac = f;
+        ((float *)scales)[sidx] = amax == 0 ? 1.0f : r32_div(1.0, f);
+    }
+    return 0;
+}
 
 /* Elements of one block (rows of cn elements, rn rows, row r of the block
  * at flat index idx0 + r * C) as codes; writes the scale.  b32 / b64: the
@@ -343,44 +387,19 @@ LP_INLINE int block_elements(const bctx *c, const uint32_t *b32,
         return err;
     }
     /* 3. float scales: the element input v = R32(x * f) or R32(x / s) */
-    float f = 1.0f, s = 1.0f;
-    int divide = 0;
-    if (rule == LP_BLOCK_NVFP4) {
-        float sv = r32_mul(amax, c->g);
-        int e2 = 0, sign, cls;
-        int32_t exp = 0;
-        uint64_t sig = 0;
-        cls = lp_unpack_bits(b_f64_bits((double)sv), 11, 52, &sign, &exp,
-                             &sig);
-        int64_t code = lp_round_any(c->sf, &c->so, cls, sign, exp, sig, 0,
-                                    &e2);
-        ((uint8_t *)scales)[sidx] = (uint8_t)code;
-        double sval = c->sval[code & 0xFF];
-        if (sval == 0) {
-            /* signed zeros */
-            for (int64_t i = 0; i < n; i++) {
-                int neg = b32 ? (int)(b32[i] >> 31) : (int)(b64[i] >> 63);
-                int e3 = 0;
-                dst[i] = (uint8_t)lp_zero(c->elem,
-                                          neg && c->elem->is_signed, &e3);
-            }
-            return 0;
+    float fac;
+    int divide;
+    if (float_scale(c, amax, scales, sidx, &fac, &divide)) {
+        /* s = 0 (nvfp4): signed zeros */
+        for (int64_t i = 0; i < n; i++) {
+            int neg = b32 ? (int)(b32[i] >> 31) : (int)(b64[i] >> 63);
+            int e3 = 0;
+            dst[i] = (uint8_t)lp_zero(c->elem, neg && c->elem->is_signed,
+                                      &e3);
         }
-        f = r32_div(1.0, (double)r32_mul(sval, c->ts));
-    } else if (rule == LP_BLOCK_DECODE) {
-        s = amax == 0 ? 1.0f : r32_div(amax, c->maxv);
-        divide = 1;
-        ((float *)scales)[sidx] = s;
-    } else { /* LP_BLOCK_ENCODE */
-        if (amax == 0) {
-            f = 1.0f;
-        } else {
-            f = r32_div(c->maxv, amax);
-            if (isinf(f))
-                f = FLT_MAX;
-        }
-        ((float *)scales)[sidx] = amax == 0 ? 1.0f : r32_div(1.0, f);
+        return 0;
     }
+    float f = fac, s = fac;
     if (b32) {
         const float *x = (const float *)b32;
         float *y = (float *)v;
@@ -419,6 +438,56 @@ static int run_blocks(const bctx *c, const lp_block_spec *sp, int in_type,
     const int64_t R = sp->R, C = sp->C, br = sp->br, bc = sp->bc;
     const int64_t nrb = (R + br - 1) / br, ncb = (C + bc - 1) / bc;
     int err = 0;
+    if (in_type == LP_F32 && R == 1 && C == bc && c->has_k32
+        && (c->rule == LP_BLOCK_NVFP4 || c->rule == LP_BLOCK_DECODE
+            || c->rule == LP_BLOCK_ENCODE)) {
+        /* Float rules over whole rows of one block each: the element
+         * format is the same for every block, so the factors of BATCH
+         * blocks are applied first and one rounding pass covers them all
+         * (the flat indices are contiguous).  Special blocks enter as
+         * zeros: +0 for NaN / inf blocks (code 0), x * 0 (a signed zero)
+         * for a zero nvfp4 scale. */
+        for (int64_t u = u0; u < u1; u += BATCH) {
+            const int64_t ug = u1 - u < BATCH ? u1 - u : BATCH;
+            const float *x = (const float *)in + u * bc;
+            float *y = (float *)v;
+            for (int64_t g = 0; g < ug; g++) {
+                const float *xs = x + g * bc;
+                const uint32_t *xb = (const uint32_t *)xs;
+                float *ys = y + g * bc;
+                uint32_t mx = 0;
+                for (int64_t i = 0; i < bc; i++) {
+                    uint32_t a = xb[i] & 0x7FFFFFFFu;
+                    mx = a > mx ? a : mx;
+                }
+                if (mx >= 0x7F800000u) {
+                    if (c->sf)
+                        ((uint8_t *)scales)[u + g] = (uint8_t)c->sf->nan_code;
+                    else
+                        ((float *)scales)[u + g] = NAN;
+                    for (int64_t i = 0; i < bc; i++)
+                        ys[i] = 0.0f;
+                    continue;
+                }
+                float fac;
+                int divide;
+                if (float_scale(c, (double)b_bits_f32(mx), scales, u + g,
+                                &fac, &divide)) {
+                    for (int64_t i = 0; i < bc; i++)
+                        ys[i] = xs[i] * 0.0f;
+                } else if (divide) {
+                    for (int64_t i = 0; i < bc; i++)
+                        ys[i] = xs[i] / fac;
+                } else {
+                    for (int64_t i = 0; i < bc; i++)
+                        ys[i] = xs[i] * fac;
+                }
+            }
+            err |= (int)seg32(&c->k32, c->o->rounding, (const uint32_t *)y,
+                              codes + u * bc, ug * bc, c->key, u * bc);
+        }
+        return err;
+    }
     for (int64_t u = u0; u < u1; u++) {
         const int64_t p = u / nrb, r0 = (u % nrb) * br;
         const int64_t rn = R - r0 < br ? R - r0 : br;
@@ -524,9 +593,10 @@ int lp_quantize_blocks(const lp_format *elem, const lp_format *sf,
         c.so.saturate = 1;
     }
     const int64_t n = spec->br * spec->bc;
+    const int64_t nv = n * BATCH;
     uint32_t *b32 = malloc((size_t)n * 4);
     uint64_t *b64 = malloc((size_t)n * 8);
-    uint32_t *v = malloc((size_t)n * 4);
+    uint32_t *v = malloc((size_t)nv * 4);
     uint8_t *cb = malloc((size_t)n);
     int err;
     if (!b32 || !b64 || !v || !cb)

@@ -315,3 +315,14 @@ def test_float32_path_agrees_with_the_general_core(name, kw, rounding):
     assert np.array_equal(np.asarray(a.scales).view(np.uint8),
                           np.asarray(b.scales).view(np.uint8))
     assert float(a.tensor_scale) == float(b.tensor_scale)
+
+
+def test_nvfp4_zero_scale_block_gets_signed_zeros():
+    x = np.full(32, 1000.0, np.float32)
+    x[16:] = np.float32(1e-7)
+    x[17::2] = np.float32(-1e-7)
+    for xs in (x, x.astype(np.float64)):
+        bt = lp.quantize_blocks(xs, "nvfp4")
+        assert bt.scales.view(np.uint8)[1] == 0
+        c = bt.codes.view(np.uint8)[16:]
+        assert np.array_equal(c, np.where(x[16:] < 0, 8, 0))
