@@ -234,6 +234,54 @@ void lp_decode(const lp_format *f, const void *codes, int64_t n,
                int out_type, const double *scale, int64_t zero_point,
                void *out);
 
+/* ---- block-scaled quantization (blocks.c) ---- */
+
+/* Scale rules of lp_quantize_blocks (API.md section 8). */
+enum lp_block_rule {
+    LP_BLOCK_FLOOR = 0,  /* e8m0: 2^(floor(log2 amax) - emax) (OCP MX)      */
+    LP_BLOCK_CEIL = 1,   /* e8m0: 2^ceil(log2(amax / max))                  */
+    LP_BLOCK_RCEIL = 2,  /* e8m0: R32(amax / max) rounded up to a power of 2 */
+    LP_BLOCK_EVEN = 3,   /* e8m0: floor of amax rounded to the element width */
+    LP_BLOCK_NVFP4 = 4,  /* float scale format (e4m3, ue5m3) under S        */
+    LP_BLOCK_DECODE = 5, /* float32: s = R32(amax / max), x / s             */
+    LP_BLOCK_ENCODE = 6, /* float32: e = R32(max / amax), x * e, s = 1/e    */
+    LP_BLOCK_POW2 = 7    /* float32: e = 2^floor(log2(max / amax))          */
+};
+
+/* Everything of one call but the arrays.  The input is viewed as
+ * (P, R, C), contiguous, cut into blocks of br x bc over (R, C); block
+ * (p, i, j) has scale number (p * nrb + i) * ncb + j with nrb = ceil(R /
+ * br), ncb = ceil(C / bc) (the last blocks may be partial). */
+typedef struct lp_block_spec {
+    int32_t rule;        /* enum lp_block_rule                              */
+    int32_t int_shift;   /* integer elements: read as q / 2^int_shift       */
+    double tensor_amax;  /* LP_BLOCK_NVFP4 with two levels: T (else < 0)    */
+    int64_t P, R, C, br, bc;
+} lp_block_spec;
+
+/* Quantizes the blocks of rows of blocks [u0, u1) (u = p * nrb + i) of the
+ * input (in_type as lp_encode; LP_I64/LP_U64 not accepted) in one pass per
+ * block: amax = max |x| exactly, the scale by spec->rule, then every
+ * element rounded once by the core of round.h with o's mode (o->saturate
+ * must be 1), stochastic rounding keyed on the flat index p*R*C + r*C + c.
+ * e8m0 rules (sf the e8m0 format): the element is the exact x / 2^k rounded
+ * once.  codes: one per element (uint8, int8 for integer elements); scales:
+ * uint8 codes of sf, or float32 (sf NULL) for the float32 rules.  A block
+ * holding NaN or inf gets sf's NaN code (float32 NaN) and zero codes.
+ * Returns enum lp_error flags, or -1 when memory ran out. */
+int lp_quantize_blocks(const lp_format *elem, const lp_format *sf,
+                       const lp_block_spec *spec, const lp_opts *o,
+                       int in_type, const void *in, int64_t u0, int64_t u1,
+                       void *codes, void *scales);
+
+/* The tensor factor of the nvfp4 rule: S = R32(smax * emax / T), 1 when T
+ * is 0 or not finite or S is 0 or inf; *ts = R32(1 / S). */
+double lp_nvfp4_tensor(double smax, double emax, double T, float *ts);
+
+/* max |x| over n elements (in_type LP_F64, LP_F32, LP_F16, LP_BF16);
+ * NaN when one is NaN. */
+double lp_amax(int in_type, const void *in, int64_t n);
+
 /* ---- matrix multiply (gemm_isa.c, gemm.c, exact.c, accumulate.c) ---- */
 
 /* Matrices are row-major and contiguous.  Each kernel computes the output

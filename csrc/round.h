@@ -627,6 +627,9 @@ LP_INLINE uint32_t lp_round_f32(const lp_k32 *k, uint32_t u, int mode,
     code = lp_sel(is_zero, lp_sel(s, k->zero_in[1], k->zero_in[0]), code);
     code = lp_sel(is_inf, lp_sel(s, k->inf_in[1], k->inf_in[0]), code);
     code = lp_sel(is_nan, k->nan_res, code);
+    /* a negative non-zero value into an unsigned format: code 0 with the
+     * error, as lp_round_float (UE5M3's negative subnormals) */
+    code = lp_sel(bad_neg & finite, 0, code);
     *err |= (k->err_nan & (0u - is_nan)) | (k->err_zero & (0u - is_zero))
             | (k->err_neg_inf & (0u - (is_inf & s)))
             | ((bad_neg & finite) * LP_ERR_NEGATIVE);

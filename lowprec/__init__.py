@@ -10,6 +10,7 @@ import os as _os
 from .formats import Format, FloatFormat, IntFormat, formats, get_format
 from .convert import encode, decode, quantize, pack, unpack
 from .matmul import scaled_matmul, Accumulator, int_matmul, requantize
+from .blocks import BlockFormat, BlockTensor, quantize_blocks, block_scales
 
 __version__ = "0.1.0"
 
@@ -40,4 +41,5 @@ def __getattr__(name):
 __all__ = ["Format", "FloatFormat", "IntFormat", "formats", "get_format",
            "encode", "decode", "quantize", "pack", "unpack", "scaled_matmul",
            "Accumulator", "int_matmul", "requantize", "jit", "get_include",
-           "get_library"]
+           "get_library", "BlockFormat", "BlockTensor", "quantize_blocks",
+           "block_scales"]

@@ -151,24 +151,23 @@ def demo(out=sys.stdout) -> None:
         print(f"{name:20} " + " ".join(f"{c:6.1f}" for c in cells)
               + f" {rne[0]:11.3g} {rne[1]:11.3g} {rne[3]:5d} {rne[4]:6d}"
                 f" {rne[5]:4d}", file=out)
-    # MX: e8m0 block scales (32 values per block) with fp8/fp6/fp4 elements
-    print("\nMX block scaling (OCP MX: blocks of 32, E8M0 scale = "
-          "2^(floor(log2 amax_block) - emax of the element format)):",
+    # Block recipes (API.md section 8) through lp.quantize_blocks: each
+    # block's scale from its own amax, next to the per-tensor rows above
+    from .blocks import quantize_blocks, recipes
+    print("\nBlock-scaled recipes (lp.quantize_blocks: a scale per block "
+          "from the block's amax; compare with the per-tensor SQNR above):",
           file=out)
-    blocks = x.reshape(-1, 32).astype(np.float64)
-    bmax = np.max(np.abs(blocks), axis=1, keepdims=True)
-    for name in ("float8_e4m3fn", "float8_e5m2", "float6_e3m2fn",
-                 "float6_e2m3fn", "float4_e2m1fn"):
-        f = get_format(name)
-        e = np.floor(np.log2(np.where(bmax > 0, bmax, 1.0))) - f.emax
-        scale_codes = encode(np.exp2(e), "e8m0")
-        scales = decode(scale_codes, "e8m0", dtype=np.float64)
-        q = quantize(blocks.astype(np.float32), f, scale=scales.astype(
-            np.float32), saturate=True)
-        st = _stats(blocks.reshape(-1).astype(np.float32), q.reshape(-1), f,
-                    1.0)
-        print(f"  {name:16} SQNR {st[2]:5.1f} dB   max rel err "
-              f"{st[1]:.3g}   flushed to zero {st[4]}", file=out)
+    print(f"  {'recipe':12} {'element':15} {'block':>10} {'scale':15} "
+          f"{'rule':7} {'SQNR dB':>8} {'max rel err':>11} {'to zero':>8}",
+          file=out)
+    x2 = x.reshape(-1, 256)
+    for name, bf in recipes().items():
+        bt = quantize_blocks(x2, name)
+        q = bt.dequantize(np.float32).reshape(-1)
+        st = _stats(x, q, bf.element, math.inf)
+        print(f"  {name:12} {bf.element.name:15} {str(bf.block):>10} "
+              f"{bf.scale_format.name:15} {bf.scale_rule:7} {st[2]:8.1f} "
+              f"{st[1]:11.3g} {st[4]:8d}", file=out)
 
 
 # -- test vectors ------------------------------------------------------------

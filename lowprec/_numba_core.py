@@ -790,6 +790,9 @@ def lp_round_f32(K, u, mode, rnd_hi, rnd_lo):
     code = lp_sel(is_zero, lp_sel(s, zero_in1, zero_in0), code)
     code = lp_sel(is_inf, lp_sel(s, inf_in1, inf_in0), code)
     code = lp_sel(is_nan, nan_res, code)
+    # a negative non-zero value into an unsigned format: code 0 with the
+    # error, as round_float (UE5M3's negative subnormals)
+    code = lp_sel(bad_neg & finite, _W0, code)
     err = w((err_nan & w(_W0 - is_nan)) | (err_zero & w(_W0 - is_zero))
             | (err_neg_inf & w(_W0 - (is_inf & s)))
             | (w(ERR_NEGATIVE) & w(_W0 - (bad_neg & finite))))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 
+import ml_dtypes
 import numpy as np
 
 from . import _validate as val
@@ -137,7 +138,7 @@ def encode(x, fmt, *, rounding="nearest_even", saturate=False,
     opts = make_opts(fmt, rounding, saturate, subnormals, seed, rbits,
                      zero_point)
     out = check_out(out, a.shape, fmt.code_dtype, (x,))
-    s = check_scale(scale, a.shape, _compute_dtype(a.dtype))
+    s = check_scale(_scale_values(scale), a.shape, _compute_dtype(a.dtype))
     zp = val.check_zero_point(zero_point, fmt, a.shape)
     if isinstance(s, np.ndarray):
         # Per-element scales: divide in the input's precision, then round.
@@ -150,6 +151,18 @@ def encode(x, fmt, *, rounding="nearest_even", saturate=False,
     codes = _result(out, a.shape, fmt.code_dtype)
     _encode_any(backend, fmt, a, in_type, opts, s, codes, fmt)
     return _deliver(codes, out)
+
+
+_E8M0 = np.dtype(ml_dtypes.float8_e8m0fnu)
+
+
+def _scale_values(scale):
+    """An ml_dtypes float8_e8m0fnu scale array (MX block scales) as its
+    float64 values (exact: powers of two; 0xFF is NaN and is refused by
+    check_scale); any other scale as it is."""
+    if isinstance(scale, np.ndarray) and scale.dtype == _E8M0:
+        return scale.astype(np.float64)
+    return scale
 
 
 def _compute_dtype(dt):
@@ -252,6 +265,7 @@ def decode(codes, fmt, *, dtype=np.float32, scale=None, zero_point=None,
     zp_array = zp if isinstance(zp, np.ndarray) else None
     zp_scalar = zp if isinstance(zp, int) else 0
     compute = np.float64 if dtype == np.float64 else np.float32
+    scale = _scale_values(scale)
     s = check_scale(scale, c.shape, compute, what="codes")
     if dtype in (np.float32, np.float64) and zp_array is None \
             and not isinstance(s, np.ndarray):
@@ -309,6 +323,16 @@ def quantize(x, fmt, *, rounding="nearest_even", saturate=False,
              rbits=None, out=None, backend="auto"):
     """Fake quantization: decode(encode(x)) in x's dtype, in one pass for
     float32 and float64 inputs."""
+    from . import blocks
+    if blocks.is_block_format(fmt):
+        # a block recipe / BlockFormat: dequantize(quantize_blocks(x))
+        if saturate is not False or subnormals is not True or scale is not \
+                None or zero_point is not None or rbits is not None:
+            raise TypeError("quantize with a block format takes rounding, "
+                            "seed and out only (blocks saturate and compute "
+                            "their own scales)")
+        res = blocks.quantize(x, fmt, rounding=rounding, seed=seed)
+        return _deliver(res, check_out(out, res.shape, res.dtype, (x,)))
     fmt = get_format(fmt)
     check_backend(backend)
     if _is_device_array(x):

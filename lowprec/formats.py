@@ -393,6 +393,8 @@ _REGISTRY = [
     ("float4_e2m1fn", ("fp4", "e2m1"), _F(2, 1, infs=False, nans="none")),
     ("float8_e8m0fnu", ("e8m0",), _F(8, 0, bias=127, infs=False, nans="top",
                                       subnormals=False, signed=False)),
+    ("float8_e5m3fnu", ("ue5m3",), _F(5, 3, infs=False, nans="top",
+                                      signed=False)),
     ("int8", (), IntFormat(8)),
     ("int8_narrow", (), IntFormat(8, narrow=True)),
     ("uint8", (), IntFormat(8, signed=False)),
@@ -418,7 +420,7 @@ def formats() -> dict:
 def get_format(spec) -> Format:
     """A Format from a Format, a name or alias, or a NumPy / ml_dtypes
     dtype (``np.float16``, ``ml_dtypes.float8_e4m3fn``, ...)."""
-    if isinstance(spec, Format):
+    if isinstance(spec, Format) or type(spec).__name__ == "BlockFormat":
         return spec
     if spec is None:        # np.dtype(None) would be float64
         raise TypeError("format must be a Format, a name or a dtype, got "
@@ -426,6 +428,10 @@ def get_format(spec) -> Format:
     if isinstance(spec, str):
         key = _ALIASES.get(spec, _ALIASES.get(spec.lower()))
         if key is None:
+            from .blocks import recipe      # block recipes (mxfp4, nvfp4, ...)
+            block_format = recipe(spec)
+            if block_format is not None:
+                return block_format
             raise ValueError(f"unknown format {spec!r}; known: "
                              f"{', '.join(sorted(_ALIASES))}")
         return _FORMATS[key]

@@ -168,6 +168,8 @@ def test_ml_dtypes_agrees_on_float16_inputs():
         xs = x
         if f.nans == "none":
             xs = x[np.isfinite(x)]
+        if not f.signed:            # UE5M3: negative inputs are errors
+            xs = xs[~(xs < 0)]
         with np.errstate(over="ignore", invalid="ignore"):
             ref = xs.astype(np.float32).astype(getattr(ml_dtypes, name))
         assert_codes_equal(lp.encode(xs, f), ref.view(f.code_dtype), f)

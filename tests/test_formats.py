@@ -35,6 +35,7 @@ SPEC = {
     "float6_e2m3fn": (6, 7.5, 1.0, 0.125, 0.125, 0x1F, None, None),
     "float4_e2m1fn": (4, 6, 1.0, 0.5, 0.5, 0x7, None, None),
     "float8_e8m0fnu": (8, 2.0**127, 2**-127, 2**-127, 1.0, 0xFE, 0xFF, None),
+    "float8_e5m3fnu": (8, 114688.0, 2**-14, 2**-17, 0.125, 0xFE, 0xFF, None),
 }
 
 

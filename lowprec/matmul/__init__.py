@@ -84,7 +84,22 @@ def scaled_matmul(a, b, *, a_format=None, b_format=None, a_scale=1.0,
     > 0 in float32); out_scale needs out_format; saturate is a bool and
     out_rounding a rounding name, checked even without out_format.  The
     wrong kind of value raises TypeError, a value out of range ValueError.
+
+    BlockTensor operands (lp.quantize_blocks): a blocked along K, b along
+    axis 0 (or 2-D blocks) carry their codes, scales and block; the tensor
+    scales apply last, out = R32(acc * R32(ta * tb)) (API.md section 8).
     """
+    from ..blocks import BlockTensor, block_matmul_args
+    if isinstance(a, BlockTensor) or isinstance(b, BlockTensor):
+        a, b, a_scale, b_scale, block, ts = block_matmul_args(a, b)
+        if ts is not None:
+            acc = _scaled_matmul(a, b, a_scale=a_scale, b_scale=b_scale,
+                                 block=block, accumulate=accumulate)
+            acc = acc * np.float32(ts)
+            if out_format is None:
+                return acc
+            return encode(acc, out_format, scale=out_scale,
+                          rounding=out_rounding, saturate=saturate)
     return _scaled_matmul(
         a, b, a_format=a_format, b_format=b_format, a_scale=a_scale,
         b_scale=b_scale, block=block, accumulate=accumulate,

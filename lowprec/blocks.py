@@ -1,0 +1,493 @@
+"""Block-scaled quantization (API.md section 8): MX, NVFP4, FP8 blockwise.
+
+A tensor is cut into blocks along one axis (or 2-D blocks over the last two
+axes); each block gets a scale computed from its amax by a scale rule, and
+its elements are rounded once to the element format.  The kernel is
+lp_quantize_blocks (csrc/blocks.c): one pass per block (amax, scale,
+elements through the rounding core), no temporaries of the input's size,
+blocks split over the thread pool of lowprec._threads.  docs/blocks.md has
+every rule, worked examples and which framework each matches.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import ml_dtypes
+import numpy as np
+
+from . import _validate as val
+from ._clib import ffi, lib
+from ._options import BFLOAT16, make_opts
+from ._threads import run_chunked
+from .formats import Format, FloatFormat, IntFormat, get_format
+
+__all__ = ["BlockFormat", "BlockTensor", "quantize_blocks", "block_scales",
+           "recipes", "RULES"]
+
+_E8M0_RULES = ("floor", "ceil", "rceil", "even")
+_F32_RULES = ("decode", "encode", "pow2")
+_FLOAT_SCALE_RULES = ("nvfp4",)
+RULES = _E8M0_RULES + _FLOAT_SCALE_RULES + _F32_RULES
+_RULE_CODE = {"floor": lib.LP_BLOCK_FLOOR, "ceil": lib.LP_BLOCK_CEIL,
+              "rceil": lib.LP_BLOCK_RCEIL, "even": lib.LP_BLOCK_EVEN,
+              "nvfp4": lib.LP_BLOCK_NVFP4, "decode": lib.LP_BLOCK_DECODE,
+              "encode": lib.LP_BLOCK_ENCODE, "pow2": lib.LP_BLOCK_POW2}
+
+
+def _scale_kind(sf) -> str:
+    """"e8m0", "float32" or "float" (an 8-bit float scale: nvfp4 rule)."""
+    if sf.name == "float8_e8m0fnu":
+        return "e8m0"
+    if sf.name == "float32":
+        return "float32"
+    return "float"
+
+
+def _rules_of(sf):
+    return {"e8m0": _E8M0_RULES, "float32": _F32_RULES,
+            "float": _FLOAT_SCALE_RULES}[_scale_kind(sf)]
+
+
+def _check_block(block):
+    if isinstance(block, tuple):
+        if not 1 <= len(block) <= 2:
+            raise ValueError(f"block must be an int or a tuple of 1 or 2 "
+                             f"ints (over the last axes), got {block!r}")
+        return tuple(val.check_int(b, "block", 1) for b in block)
+    return val.check_int(block, "block", 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class BlockFormat:
+    """A block-scaled format: element format, block size (int along an axis
+    or a tuple over the last axes), scale format (e8m0, an 8-bit float such
+    as e4m3 / ue5m3, or float32) and scale rule (see RULES; None: the scale
+    format's first).  two_level: nvfp4's float32 tensor scale."""
+    element: Format
+    block: object
+    scale_format: Format
+    scale_rule: str = None
+    two_level: bool = False
+    name: str = None
+
+    def __post_init__(self):
+        el = get_format(self.element)
+        if el.name == "float8_e8m0fnu":
+            raise ValueError("element must not be e8m0 (float8_e8m0fnu "
+                             "has no zero and no sign): use it as "
+                             "scale_format")
+        nb = el.bits if isinstance(el, IntFormat) else el.nbits
+        if nb > 8:
+            raise ValueError(f"element must be a format of at most 8 bits, "
+                             f"got {el.name or el!r} ({nb} bits)")
+        sf = get_format(self.scale_format)
+        if not isinstance(sf, FloatFormat) or (
+                sf.name != "float32" and sf.nbits > 8):
+            raise ValueError(f"scale_format must be e8m0, float32 or a "
+                             f"float format of at most 8 bits, got "
+                             f"{sf.name or sf!r}")
+        rules = _rules_of(sf)
+        rule = rules[0] if self.scale_rule is None else self.scale_rule
+        if rule not in rules:
+            raise ValueError(f"scale_rule {rule!r} is not a rule of "
+                             f"scale_format {sf.name}; use one of "
+                             f"{', '.join(rules)}")
+        object.__setattr__(self, "element", el)
+        object.__setattr__(self, "scale_format", sf)
+        object.__setattr__(self, "scale_rule", rule)
+        object.__setattr__(self, "block", _check_block(self.block))
+        object.__setattr__(self, "two_level",
+                           val.check_bool(self.two_level, "two_level"))
+
+    def __repr__(self):
+        parts = [f"element={self.element.name!r}", f"block={self.block!r}",
+                 f"scale_format={self.scale_format.name!r}",
+                 f"scale_rule={self.scale_rule!r}"]
+        if self.two_level:
+            parts.append("two_level=True")
+        if self.name:
+            parts.append(f"name={self.name!r}")
+        return f"BlockFormat({', '.join(parts)})"
+
+
+def _recipe(name, element, block, scale, rule, two_level=False):
+    return name, BlockFormat(element, block, scale, rule,
+                             two_level=two_level, name=name)
+
+
+_RECIPES = dict([
+    _recipe("mxfp8_e4m3", "float8_e4m3fn", 32, "e8m0", "floor"),
+    _recipe("mxfp8_e5m2", "float8_e5m2", 32, "e8m0", "floor"),
+    _recipe("mxfp6_e3m2", "float6_e3m2fn", 32, "e8m0", "floor"),
+    _recipe("mxfp6_e2m3", "float6_e2m3fn", 32, "e8m0", "floor"),
+    _recipe("mxfp4", "float4_e2m1fn", 32, "e8m0", "floor"),
+    _recipe("mxint8", "int8_narrow", 32, "e8m0", "floor"),
+    _recipe("nvfp4", "float4_e2m1fn", 16, "float8_e4m3fn", "nvfp4", True),
+    _recipe("fp8_1x128", "float8_e4m3fn", 128, "float32", "decode"),
+    _recipe("fp8_128x128", "float8_e4m3fn", (128, 128), "float32",
+            "decode"),
+])
+
+
+def recipes() -> dict:
+    """Every named block recipe by name."""
+    return dict(_RECIPES)
+
+
+def recipe(name):
+    """The BlockFormat of a recipe name, or None (formats.get_format's
+    hook)."""
+    return _RECIPES.get(name, _RECIPES.get(name.lower()))
+
+
+def _as_block_format(fmt) -> BlockFormat:
+    if isinstance(fmt, BlockFormat):
+        return fmt
+    if isinstance(fmt, str) and recipe(fmt) is not None:
+        return recipe(fmt)
+    el = get_format(fmt)      # an element format: MX defaults
+    return BlockFormat(el, 32, "float8_e8m0fnu", "floor")
+
+
+def _int_shift(el):
+    """Integer elements are read as q / 2^(bits - 2) (mxint8: q / 64)."""
+    return el.bits - 2 if isinstance(el, IntFormat) else 0
+
+
+def _ml_dtype(fmt):
+    """The ml_dtypes / NumPy dtype holding fmt's codes."""
+    if isinstance(fmt, IntFormat):
+        return np.dtype(np.int8) if fmt.signed else np.dtype(np.uint8)
+    if fmt.name == "float32":
+        return np.dtype(np.float32)
+    t = getattr(ml_dtypes, fmt.name or "", None)
+    return np.dtype(t) if t is not None else np.dtype(np.uint8)
+
+
+_IN_TYPES = {np.dtype(np.float64): lib.LP_F64,
+             np.dtype(np.float32): lib.LP_F32,
+             np.dtype(np.float16): lib.LP_F16,
+             BFLOAT16: lib.LP_BF16}
+
+
+def _input(x):
+    a = np.asarray(x)
+    dt = a.dtype.newbyteorder("=") if not a.dtype.isnative else a.dtype
+    if dt.kind in "iu":
+        a = a.astype(np.float64)      # as encode: integers as float64
+        dt = a.dtype
+    if dt not in _IN_TYPES:
+        raise TypeError(f"lowprec cannot quantize arrays of dtype "
+                        f"{a.dtype}: use float64, float32, float16, "
+                        "bfloat16 or an integer dtype")
+    a = np.ascontiguousarray(a.astype(dt, copy=False))
+    return a, _IN_TYPES[dt]
+
+
+class BlockTensor:
+    """The result of quantize_blocks: codes (x's shape, an ml_dtypes array
+    of the element format, int8 for mxint8), scales (ml_dtypes e8m0 / e4m3
+    / ue5m3 or float32, the blocked axes divided by the block rounded up),
+    tensor_scale (float32; 1 without a second level), format (the
+    BlockFormat after overrides), axis (the blocked axis, or the tuple of
+    the last two axes for 2-D blocks) and shape."""
+
+    def __init__(self, codes, scales, tensor_scale, fmt, axis):
+        self.codes = codes
+        self.scales = scales
+        self.tensor_scale = np.float32(tensor_scale)
+        self.format = fmt
+        self.axis = axis
+        self.shape = codes.shape
+
+    def __repr__(self):
+        return (f"BlockTensor(shape={self.shape}, format={self.format!r}, "
+                f"scales {self.scales.shape} {self.scales.dtype}, "
+                f"tensor_scale={float(self.tensor_scale)!r})")
+
+    def _scale_values(self):
+        """float64 scale values expanded to the codes' shape."""
+        sc = self.scales
+        if sc.dtype == np.float32:
+            s = sc.astype(np.float64)
+        else:
+            s = np.asarray(sc.view(np.uint8))
+            s = np.asarray(lib_decode(s, self.format.scale_format))
+        blk = self.format.block
+        nd = self.codes.ndim
+        if isinstance(blk, tuple):
+            axes = list(range(nd - len(blk), nd))
+            sizes = list(blk)
+        else:
+            axes, sizes = [self.axis], [blk]
+        for ax, b in zip(axes, sizes):
+            s = np.repeat(s, b, axis=ax)
+            s = np.take(s, np.arange(self.codes.shape[ax]), axis=ax)
+        return s
+
+    def dequantize(self, dtype=np.float32):
+        """element * scale (* tensor_scale), the exact product rounded once
+        to dtype (float32, float64, float16 or bfloat16); NaN for every
+        element of a NaN / inf block."""
+        from .convert import _OUT_DTYPES, _round_to_dtype
+        dtype = np.dtype(dtype)
+        if dtype not in _OUT_DTYPES:
+            raise TypeError(f"dequantize produces float32, float64, float16 "
+                            f"or bfloat16, not {dtype}")
+        el = self.format.element
+        v = lib_decode(np.asarray(self.codes).view(el.code_dtype)
+                       if not isinstance(el, IntFormat)
+                       else np.asarray(self.codes), el)
+        if isinstance(el, IntFormat):
+            v = v * 2.0 ** -_int_shift(el)
+        # element (<= 8 bits) * scale (<= 24 bits) * tensor scale (24 bits)
+        # fits 53 bits: the float64 product is exact
+        with np.errstate(invalid="ignore"):
+            v = v * self._scale_values()
+            if self.format.two_level:
+                v = v * float(self.tensor_scale)
+        return _round_to_dtype(v, dtype)
+
+    def __array__(self, dtype=None, copy=None):
+        v = self.dequantize(np.float32)
+        return v if dtype is None else v.astype(dtype)
+
+    def pack(self) -> np.ndarray:
+        """The codes in the dense layout of lp.pack (sub-byte formats), or
+        their bytes (8-bit formats), flattened in C order."""
+        from .convert import pack
+        el = self.format.element
+        nb = el.bits if isinstance(el, IntFormat) else el.nbits
+        raw = np.ascontiguousarray(self.codes).view(np.uint8).reshape(-1)
+        if nb >= 8:
+            return raw.copy()
+        return pack(raw, el)
+
+
+def lib_decode(codes, fmt):
+    from .convert import decode
+    return decode(codes, fmt, dtype=np.float64)
+
+
+def _check_tensor_amax(tensor_amax):
+    if tensor_amax is None:
+        return None
+    if not (isinstance(tensor_amax, (int, float, np.integer, np.floating))
+            or (isinstance(tensor_amax, np.ndarray)
+                and tensor_amax.ndim == 0)) or isinstance(tensor_amax, bool):
+        raise TypeError(f"tensor_amax must be a real number, got "
+                        f"{tensor_amax!r}")
+    t = float(tensor_amax)
+    if not (math.isfinite(t) and t >= 0):
+        raise ValueError(f"tensor_amax must be finite and >= 0, got "
+                         f"{tensor_amax!r}")
+    return t
+
+
+def _tensor_amax(a, in_type):
+    """max |x| over the whole tensor, in C over threads (NaN if any)."""
+    n = a.size
+    if n == 0:
+        return 0.0
+    es, base = a.dtype.itemsize, a.ctypes.data
+    out = []
+
+    def kernel(start, stop):
+        out.append(lib.lp_amax(in_type, ffi.cast("void *", base + start * es),
+                               stop - start))
+        return 0
+    run_chunked(kernel, n)
+    return float("nan") if any(math.isnan(v) for v in out) else max(out)
+
+
+def quantize_blocks(x, fmt, *, block=None, axis=-1, scale_format=None,
+                    scale_rule=None, tensor_amax=None,
+                    rounding="nearest_even", seed=None) -> BlockTensor:
+    """Quantizes x in blocks (API.md section 8); fmt is a BlockFormat, a
+    recipe name or an element format (then e8m0 / floor / 32), and the
+    keyword arguments override its fields."""
+    bf = _as_block_format(fmt)
+    if block is not None or scale_format is not None \
+            or scale_rule is not None:
+        sf = bf.scale_format if scale_format is None else \
+            get_format(scale_format)
+        rule = scale_rule
+        if rule is None and scale_format is None:
+            rule = bf.scale_rule
+        bf = BlockFormat(bf.element, bf.block if block is None else block,
+                         sf, rule, two_level=bf.two_level and
+                         _scale_kind(sf) == "float",
+                         name=None)
+    t_amax = _check_tensor_amax(tensor_amax)
+    a, in_type = _input(x)
+    el, sf = bf.element, bf.scale_format
+    nd = a.ndim
+    blk = bf.block
+    if isinstance(blk, tuple):
+        if nd < len(blk):
+            raise ValueError(f"block {blk!r} needs at least {len(blk)} "
+                             f"axes; x has shape {a.shape}")
+        ax = tuple(range(nd - len(blk), nd))
+        out_axis = ax if len(blk) > 1 else ax[0]
+    else:
+        ax = val.check_int(axis, "axis")
+        if not -nd <= ax < nd:
+            raise ValueError(f"axis {axis} is out of range for x of shape "
+                             f"{a.shape}")
+        ax = ax % nd
+        out_axis = ax
+    shape = a.shape
+    if isinstance(blk, tuple) and len(blk) == 2:
+        P = int(np.prod(shape[:-2], dtype=np.int64))
+        R, C = shape[-2], shape[-1]
+        br, bc = blk
+        sshape = shape[:-2] + (-(-R // br), -(-C // bc))
+    else:
+        b = blk[0] if isinstance(blk, tuple) else blk
+        a_ = ax[0] if isinstance(ax, tuple) else ax
+        L = shape[a_]
+        sshape = shape[:a_] + (-(-L // b),) + shape[a_ + 1:]
+        if a_ == nd - 1:
+            P, R, C, br, bc = int(np.prod(shape[:-1], dtype=np.int64)), 1, \
+                L, 1, b
+            if L % b == 0 and L:
+                P, C = P * (L // b), b          # rows of one block: threads
+        else:
+            P = int(np.prod(shape[:a_], dtype=np.int64))
+            R, C = L, int(np.prod(shape[a_ + 1:], dtype=np.int64))
+            br, bc = b, 1
+    opts = make_opts(el, rounding, True, True, seed, None, None)
+    rule = bf.scale_rule
+    kind = _scale_kind(sf)
+    two = bf.two_level and kind == "float"
+    if two:
+        T = t_amax if t_amax is not None else _tensor_amax(a, in_type)
+    spec = ffi.new("lp_block_spec *")
+    spec.rule = _RULE_CODE[rule]
+    spec.int_shift = _int_shift(el)
+    spec.tensor_amax = T if two else -1.0
+    spec.P, spec.R, spec.C, spec.br, spec.bc = P, R, C, br, bc
+    codes = np.empty(shape, np.int8 if isinstance(el, IntFormat)
+                     else np.uint8)
+    scales = np.empty(sshape, np.float32 if kind == "float32" else np.uint8)
+    ts = ffi.new("float *", 1.0)
+    if two:
+        smax = float(sf.max)
+        emax = float(el.max) if not isinstance(el, IntFormat) else \
+            el.max / 2.0 ** _int_shift(el)
+        lib.lp_nvfp4_tensor(smax, emax, T, ts)
+    if a.size and R and C:
+        nrb = -(-R // br)
+        units = P * nrb
+        per = max(1, R * C // nrb)          # elements of a row of blocks
+        total = units * per
+        sfp = ffi.NULL if kind == "float32" else sf.struct
+        bi, bcod, bsc = a.ctypes.data, codes.ctypes.data, scales.ctypes.data
+
+        def kernel(start, stop):
+            u0 = start // per
+            u1 = units if stop == total else stop // per
+            if u1 <= u0:
+                return 0
+            return lib.lp_quantize_blocks(
+                el.struct, sfp, spec, opts, in_type,
+                ffi.cast("void *", bi), u0, u1, ffi.cast("void *", bcod),
+                ffi.cast("void *", bsc))
+        err = run_chunked(kernel, total)
+        if err < 0:
+            raise MemoryError("lp_quantize_blocks: out of memory")
+        if err:
+            from ._options import raise_errors
+            raise_errors(err, el, a)
+    codes = codes.view(_ml_dtype(el)) if not isinstance(el, IntFormat) \
+        else codes
+    scales = scales if kind == "float32" else scales.view(_ml_dtype(sf))
+    return BlockTensor(codes, scales, ts[0] if two else 1.0, bf, out_axis)
+
+
+def block_scales(x, fmt, **kwargs):
+    """The scales of quantize_blocks(x, fmt, **kwargs) alone."""
+    return quantize_blocks(x, fmt, **kwargs).scales
+
+
+def quantize(x, fmt, *, rounding="nearest_even", seed=None, **kwargs):
+    """Fake quantization in blocks: dequantize(quantize_blocks(x)) in x's
+    float dtype (float64 for integer inputs)."""
+    a = np.asarray(x)
+    dt = a.dtype if a.dtype.kind == "f" or a.dtype == BFLOAT16 \
+        else np.dtype(np.float64)
+    bt = quantize_blocks(x, fmt, rounding=rounding, seed=seed, **kwargs)
+    return bt.dequantize(dt.newbyteorder("=") if not dt.isnative else dt)
+
+
+def is_block_format(fmt) -> bool:
+    return isinstance(fmt, BlockFormat) or (
+        isinstance(fmt, str) and recipe(fmt) is not None)
+
+
+# -- scaled_matmul on BlockTensor operands (lowprec.matmul calls this) --------
+
+def _matmul_scale(bt):
+    """Block scales as scaled_matmul takes them: e8m0 arrays as they are,
+    other 8-bit float scales as their float32 values (exact)."""
+    s = bt.scales
+    if s.dtype == np.float32 or s.dtype == np.dtype(ml_dtypes.float8_e8m0fnu):
+        return s
+    return s.astype(np.float32)
+
+
+def block_matmul_args(a, b):
+    """(a_codes, b_codes, a_scale, b_scale, block, tensor_scale) of
+    scaled_matmul(bt_a, bt_b): a (M, K) blocked along K (its last axis) or
+    in 2-D blocks (bm, bk); b (K, N) blocked along K (axis 0) or in 2-D
+    blocks (bk, bn); the blocks along K must agree and divide K.
+    tensor_scale: R32(ta * tb), or None when neither has a second level."""
+    for name, t in (("a", a), ("b", b)):
+        if not isinstance(t, BlockTensor):
+            raise TypeError(f"scaled_matmul with a BlockTensor takes two: "
+                            f"{name} is {type(t).__name__}")
+        if t.codes.ndim != 2:
+            raise ValueError(f"scaled_matmul on BlockTensors takes 2-D "
+                             f"operands; {name} has shape {t.shape}")
+        if isinstance(t.format.element, IntFormat):
+            raise ValueError(f"scaled_matmul on BlockTensors takes float "
+                             f"elements; {name} has "
+                             f"{t.format.element.name}")
+    M, K = a.shape
+    K2, N = b.shape
+    if K != K2:
+        raise ValueError(f"shapes {a.shape} and {b.shape} do not agree "
+                         f"along K")
+    ba, bb = a.format.block, b.format.block
+    if isinstance(ba, tuple) and len(ba) == 2:
+        bm, bka = ba
+    elif a.axis in (1, (1,)):
+        bm, bka = 1, ba[0] if isinstance(ba, tuple) else ba
+    else:
+        raise ValueError(f"a must be blocked along its last axis (K) or in "
+                         f"2-D blocks; it is blocked along axis {a.axis}")
+    bn = None
+    if isinstance(bb, tuple) and len(bb) == 2:
+        bkb, bn = bb
+    elif b.axis == 0:
+        bkb = bb
+    else:
+        raise ValueError(f"b must be blocked along axis 0 (K) or in 2-D "
+                         f"blocks; it is blocked along axis {b.axis}")
+    if bka != bkb:
+        raise ValueError(f"the blocks along K differ: a has {bka} "
+                         f"(block {ba!r}), b has {bkb} (block {bb!r})")
+    if K % bka:
+        raise ValueError(f"the block along K ({bka}) must divide K = {K} "
+                         f"for scaled_matmul")
+    sa, sb = _matmul_scale(a), _matmul_scale(b)
+    if (sa.dtype == np.float32) != (sb.dtype == np.float32):
+        sa, sb = sa.astype(np.float32), sb.astype(np.float32)
+    if bm > 1:
+        sa = np.repeat(sa, bm, axis=0)[:M]
+    block = (bka,) if bn is None else (bka, bn)
+    ts = None
+    if a.format.two_level or b.format.two_level:
+        ts = np.float32(a.tensor_scale) * np.float32(b.tensor_scale)
+    return a.codes, b.codes, sa, sb, block, ts
