@@ -172,8 +172,14 @@ def e8m0_exponent(amax, rule, element):
         e = ceil_log2(amax / el.max)
     elif rule == "rceil":
         r = R32(amax / el.max)
-        # r == 0 (underflow) lies below every power of two the clamp keeps
-        e = -127 if r == 0 else ceil_log2(r)
+        # r == 0 (underflow) lies below every power of two the clamp keeps;
+        # ASSUMPTION: r == inf (a float64 amax beyond float32) lies above
+        if r == 0:
+            e = -127
+        elif not isinstance(r, Fraction):
+            e = 127
+        else:
+            e = ceil_log2(r)
     elif rule == "even":
         e = floor_log2(round_half_away_to_bits(amax, el.mbits)) - el.emax
     else:
@@ -313,7 +319,7 @@ def ref_quantize_blocks(x, recipe, *, block=None, axis=-1, scale_format=None,
             for k, v in enumerate(ex):
                 xv = float(vals.ravel()[k])
                 if f is None or v == 0:
-                    out[k] = el.encode(math.copysign(0.0, xv), rnd)
+                    out[k] = el.encode(math.copysign(0.0, xv), rnd, rand(ii[k]))
                 else:
                     out[k] = el.encode(R32(v * f), rnd, rand(ii[k]))
         else:                                         # float32 scales
@@ -344,7 +350,7 @@ def ref_quantize_blocks(x, recipe, *, block=None, axis=-1, scale_format=None,
             for k, v in enumerate(ex):
                 xv = float(vals.ravel()[k])
                 if v == 0:
-                    out[k] = el.encode(xv, rnd)
+                    out[k] = el.encode(xv, rnd, rand(ii[k]))
                 else:
                     out[k] = el.encode(step(v), rnd, rand(ii[k]))
         codes[sl] = out.reshape(vals.shape)
