@@ -76,6 +76,22 @@ def test_e8m0_exponent_clamp(element):
         127, math.ceil(math.log2(float(FMAX32 / el.max))))
 
 
+def test_rceil_differs_from_ceil_only_within_a_float32_ulp():
+    # amax / max = 1 + 2^-30: R32 gives 1 (a power of two) -> rceil 2^0,
+    # ceil 2^1; at 1 + 2^-24 (a tie) R32 goes to even 1; just above, to
+    # 1 + 2^-23
+    e4m3 = "float8_e4m3fn"
+    for eps, rceil in ((F(1, 2**30), 0), (F(1, 2**24), 0),
+                       (F(1, 2**24) + F(1, 2**45), 1), (F(1, 2**22), 1)):
+        amax = 448 * (1 + eps)
+        assert e8m0_exponent(amax, "ceil", e4m3) == 1
+        assert e8m0_exponent(amax, "rceil", e4m3) == rceil
+    # float32 amaxes: the next float above max * 2^k already gives a ratio
+    # above 1 + 2^-24, so rceil == ceil there
+    nxt = F(float(np.nextafter(np.float32(448), np.float32(1e9))))
+    assert e8m0_exponent(nxt, "rceil", e4m3) == 1
+
+
 def test_mxint8_even_clamps_at_float32_max():
     # 2^128 - 2^104 rounded to 6 bits carries to 2^128 -> 128 -> clamp 127
     assert e8m0_exponent(FMAX32, "even", "mxint8") == 127

@@ -164,6 +164,59 @@ def test_amax_at_rule_boundaries(recipe, rule):
         check(x, recipe, **_kw(recipe, rule))
 
 
+def _boundary_amaxes64(el):
+    """float64 amax values within a float32 ulp of the boundaries: rceil
+    (R32(amax / max) may round down to a power of two where ceil does not)
+    and floor/even (an amax just below 2^k must not be rounded to float32)
+    differ from each other only there."""
+    out = []
+    for k in (-90, -3, 0, 5, 40):
+        s = 2.0 ** k
+        for v in (float(el.max) * s, 2.0 ** el.emax * s,
+                  2.0 ** el.emax * (2 - 2.0 ** -(el.mbits + 1)) * s):
+            out += [v, v * (1 - 2.0 ** -40), v * (1 + 2.0 ** -40),
+                    v * (1 + 2.0 ** -24), v * (1 + 2.0 ** -24 + 2.0 ** -45),
+                    v * (1 - 2.0 ** -25), v * (1 - 2.0 ** -25 - 2.0 ** -45)]
+    return np.array(out, np.float64)
+
+
+@pytest.mark.parametrize("recipe, rule", [rr for rr in RECIPE_RULES
+                                          if RECIPES[rr[0]][2] == "e8m0"])
+def test_float64_amax_at_rule_boundaries(recipe, rule):
+    el = ELEMENTS[RECIPES[recipe][0]]
+    amaxes = _boundary_amaxes64(el)
+    rng = np.random.default_rng(23)
+    x = rng.uniform(-1, 1, (len(amaxes), 32)) * amaxes[:, None]
+    x[:, 0] = amaxes
+    check(x, recipe, **_kw(recipe, rule))
+
+
+@pytest.mark.parametrize("recipe", E8M0_RECIPES)
+def test_float64_elements_round_once(recipe):
+    # blocks with amax = max * 2^k (X = 2^k under every rule) holding the
+    # element midpoints times 2^k moved by 2^-40 relative: rounding x to
+    # float32 first would land on the midpoint itself and tie
+    el = ELEMENTS[RECIPES[recipe][0]]
+    if el.is_int:
+        vals = [F(q, 64) for q in range(0, 128)]
+    else:
+        vals = sorted({abs(F(v)) for v in lp.get_format(el.name).values()})
+    mids = [float((a + b) / 2) for a, b in zip(vals, vals[1:])]
+    rows = []
+    for k in (-30, 0, 17):
+        for i in range(0, len(mids), 15):
+            m = np.array(mids[i:i + 15]) * 2.0 ** k
+            r = np.zeros(32)
+            r[0] = float(el.max) * 2.0 ** k
+            r[1:1 + len(m)] = m * (1 + 2.0 ** -40)
+            r[16:16 + len(m)] = -m * (1 - 2.0 ** -40)
+            rows.append(r)
+    x = np.array(rows)
+    for rule in RULES["e8m0"]:
+        bt, rb = check(x, recipe, scale_rule=rule)
+        assert (_exp(bt).reshape(3, -1) == np.array([[-30], [0], [17]])).all()
+
+
 @pytest.mark.parametrize("recipe, rule", RECIPE_RULES)
 def test_float_extremes(recipe, rule):
     fmax = np.finfo(np.float32).max
