@@ -18,134 +18,25 @@ import numpy as np
 
 from . import _validate as val
 from ._clib import ffi, lib
-from ._options import BFLOAT16, make_opts
+from ._options import BFLOAT16, make_opts, raise_errors
 from ._threads import run_chunked
-from .formats import Format, FloatFormat, IntFormat, get_format
+from .formats import (BlockFormat, FloatFormat, IntFormat, RULES, get_format, recipes,
+                      _recipe_of, _scale_kind)
 
 __all__ = ["BlockFormat", "BlockTensor", "quantize_blocks", "block_scales",
            "recipes", "RULES"]
 
-_E8M0_RULES = ("floor", "ceil", "rceil", "even")
-_F32_RULES = ("decode", "encode", "pow2")
-_FLOAT_SCALE_RULES = ("nvfp4",)
-RULES = _E8M0_RULES + _FLOAT_SCALE_RULES + _F32_RULES
 _RULE_CODE = {"floor": lib.LP_BLOCK_FLOOR, "ceil": lib.LP_BLOCK_CEIL,
               "rceil": lib.LP_BLOCK_RCEIL, "even": lib.LP_BLOCK_EVEN,
               "nvfp4": lib.LP_BLOCK_NVFP4, "decode": lib.LP_BLOCK_DECODE,
               "encode": lib.LP_BLOCK_ENCODE, "pow2": lib.LP_BLOCK_POW2}
 
 
-def _scale_kind(sf) -> str:
-    """"e8m0", "float32" or "float" (an 8-bit float scale: nvfp4 rule)."""
-    if sf.name == "float8_e8m0fnu":
-        return "e8m0"
-    if sf.name == "float32":
-        return "float32"
-    return "float"
-
-
-def _rules_of(sf):
-    return {"e8m0": _E8M0_RULES, "float32": _F32_RULES,
-            "float": _FLOAT_SCALE_RULES}[_scale_kind(sf)]
-
-
-def _check_block(block):
-    if isinstance(block, tuple):
-        if not 1 <= len(block) <= 2:
-            raise ValueError(f"block must be an int or a tuple of 1 or 2 "
-                             f"ints (over the last axes), got {block!r}")
-        return tuple(val.check_int(b, "block", 1) for b in block)
-    return val.check_int(block, "block", 1)
-
-
-@dataclasses.dataclass(frozen=True)
-class BlockFormat:
-    """A block-scaled format: element format, block size (int along an axis
-    or a tuple over the last axes), scale format (e8m0, an 8-bit float such
-    as e4m3 / ue5m3, or float32) and scale rule (see RULES; None: the scale
-    format's first).  two_level: nvfp4's float32 tensor scale."""
-    element: Format
-    block: object
-    scale_format: Format
-    scale_rule: str = None
-    two_level: bool = False
-    name: str = None
-
-    def __post_init__(self):
-        el = get_format(self.element)
-        if el.name == "float8_e8m0fnu":
-            raise ValueError("element must not be e8m0 (float8_e8m0fnu "
-                             "has no zero and no sign): use it as "
-                             "scale_format")
-        nb = el.bits if isinstance(el, IntFormat) else el.nbits
-        if nb > 8:
-            raise ValueError(f"element must be a format of at most 8 bits, "
-                             f"got {el.name or el!r} ({nb} bits)")
-        sf = get_format(self.scale_format)
-        if not isinstance(sf, FloatFormat) or (
-                sf.name != "float32" and sf.nbits > 8):
-            raise ValueError(f"scale_format must be e8m0, float32 or a "
-                             f"float format of at most 8 bits, got "
-                             f"{sf.name or sf!r}")
-        rules = _rules_of(sf)
-        rule = rules[0] if self.scale_rule is None else self.scale_rule
-        if rule not in rules:
-            raise ValueError(f"scale_rule {rule!r} is not a rule of "
-                             f"scale_format {sf.name}; use one of "
-                             f"{', '.join(rules)}")
-        object.__setattr__(self, "element", el)
-        object.__setattr__(self, "scale_format", sf)
-        object.__setattr__(self, "scale_rule", rule)
-        object.__setattr__(self, "block", _check_block(self.block))
-        object.__setattr__(self, "two_level",
-                           val.check_bool(self.two_level, "two_level"))
-
-    def __repr__(self):
-        parts = [f"element={self.element.name!r}", f"block={self.block!r}",
-                 f"scale_format={self.scale_format.name!r}",
-                 f"scale_rule={self.scale_rule!r}"]
-        if self.two_level:
-            parts.append("two_level=True")
-        if self.name:
-            parts.append(f"name={self.name!r}")
-        return f"BlockFormat({', '.join(parts)})"
-
-
-def _recipe(name, element, block, scale, rule, two_level=False):
-    return name, BlockFormat(element, block, scale, rule,
-                             two_level=two_level, name=name)
-
-
-_RECIPES = dict([
-    _recipe("mxfp8_e4m3", "float8_e4m3fn", 32, "e8m0", "floor"),
-    _recipe("mxfp8_e5m2", "float8_e5m2", 32, "e8m0", "floor"),
-    _recipe("mxfp6_e3m2", "float6_e3m2fn", 32, "e8m0", "floor"),
-    _recipe("mxfp6_e2m3", "float6_e2m3fn", 32, "e8m0", "floor"),
-    _recipe("mxfp4", "float4_e2m1fn", 32, "e8m0", "floor"),
-    _recipe("mxint8", "int8_narrow", 32, "e8m0", "floor"),
-    _recipe("nvfp4", "float4_e2m1fn", 16, "float8_e4m3fn", "nvfp4", True),
-    _recipe("fp8_1x128", "float8_e4m3fn", 128, "float32", "decode"),
-    _recipe("fp8_128x128", "float8_e4m3fn", (128, 128), "float32",
-            "decode"),
-])
-
-
-def recipes() -> dict:
-    """Every named block recipe by name."""
-    return dict(_RECIPES)
-
-
-def recipe(name):
-    """The BlockFormat of a recipe name, or None (formats.get_format's
-    hook)."""
-    return _RECIPES.get(name, _RECIPES.get(name.lower()))
-
-
 def _as_block_format(fmt) -> BlockFormat:
     if isinstance(fmt, BlockFormat):
         return fmt
-    if isinstance(fmt, str) and recipe(fmt) is not None:
-        return recipe(fmt)
+    if isinstance(fmt, str) and _recipe_of(fmt) is not None:
+        return _recipe_of(fmt)
     el = get_format(fmt)      # an element format: MX defaults
     return BlockFormat(el, 32, "float8_e8m0fnu", "floor")
 
@@ -230,7 +121,6 @@ class BlockTensor:
         """element * scale (* tensor_scale), the exact product rounded once
         to dtype (float32, float64, float16 or bfloat16); NaN for every
         element of a NaN / inf block."""
-        from .convert import _OUT_DTYPES, _round_to_dtype
         dtype = np.dtype(dtype)
         if dtype not in _OUT_DTYPES:
             raise TypeError(f"dequantize produces float32, float64, float16 "
@@ -256,18 +146,73 @@ class BlockTensor:
     def pack(self) -> np.ndarray:
         """The codes in the dense layout of lp.pack (sub-byte formats), or
         their bytes (8-bit formats), flattened in C order."""
-        from .convert import pack
         el = self.format.element
         nb = el.bits if isinstance(el, IntFormat) else el.nbits
         raw = np.ascontiguousarray(self.codes).view(np.uint8).reshape(-1)
         if nb >= 8:
             return raw.copy()
-        return pack(raw, el)
+        return pack_bits(raw, nb)
 
 
 def lib_decode(codes, fmt):
-    from .convert import decode
-    return decode(codes, fmt, dtype=np.float64)
+    """Exact float64 values of codes (lp_decode over threads).  blocks
+    calls the C kernels itself: it sits beneath lowprec.convert, which
+    imports it, so imports go one way."""
+    fmt = get_format(fmt)
+    c = np.ascontiguousarray(np.asarray(codes).view(fmt.code_dtype))
+    res = np.empty(c.shape, np.float64)
+    n = c.size
+    if n:
+        cs, bc, br = c.dtype.itemsize, c.ctypes.data, res.ctypes.data
+
+        def kernel(start, stop):
+            lib.lp_decode(fmt.struct, ffi.cast("void *", bc + start * cs),
+                          stop - start, lib.LP_F64, ffi.NULL, 0,
+                          ffi.cast("void *", br + start * 8))
+            return 0
+        run_chunked(kernel, n)
+    return res
+
+
+_OUT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64),
+               np.dtype(np.float16), BFLOAT16)
+
+
+def _round_to_dtype(v64, dtype):
+    """float64 values rounded once (nearest even) to a float dtype: float16
+    and bfloat16 through lp_encode (no float32 intermediate)."""
+    if dtype == np.float64:
+        return v64
+    if dtype == np.float32:
+        return v64.astype(np.float32)
+    fmt = get_format("float16" if dtype == np.float16 else "bfloat16")
+    a = np.ascontiguousarray(v64, np.float64)
+    codes = np.empty(a.shape, np.uint16)
+    opts = make_opts(fmt, "nearest_even", False, True, None, None, None)
+    bi, bo = a.ctypes.data, codes.ctypes.data
+
+    def kernel(start, stop):
+        return lib.lp_encode(fmt.struct, opts, lib.LP_F64,
+                             ffi.cast("void *", bi + start * 8),
+                             stop - start, ffi.NULL, start,
+                             ffi.cast("void *", bo + start * 2))
+    if a.size:
+        run_chunked(kernel, a.size)
+    return codes.view(dtype)
+
+
+def pack_bits(c, nb):
+    """Dense little-endian layout of nb-bit codes c (uint8, flattened in C
+    order; nb < 8): two 4-bit codes per byte, four 6-bit in three bytes,
+    the first code in the lowest bits, the last byte zero-padded.
+    lowprec.convert.pack uses it."""
+    c = np.asarray(c, np.uint8).reshape(-1) & ((1 << nb) - 1)
+    if nb == 4:
+        if c.size % 2:
+            c = np.append(c, np.uint8(0))
+        return (c[0::2] | (c[1::2] << 4)).astype(np.uint8)
+    bits = np.unpackbits(c[:, None], axis=1, count=nb, bitorder="little")
+    return np.packbits(bits.reshape(-1), bitorder="little")
 
 
 def _check_tensor_amax(tensor_amax):
@@ -398,7 +343,6 @@ def quantize_blocks(x, fmt, *, block=None, axis=-1, scale_format=None,
         if err < 0:
             raise MemoryError("lp_quantize_blocks: out of memory")
         if err:
-            from ._options import raise_errors
             raise_errors(err, el, a)
     codes = codes.view(_ml_dtype(el)) if not isinstance(el, IntFormat) \
         else codes
@@ -423,7 +367,7 @@ def quantize(x, fmt, *, rounding="nearest_even", seed=None, **kwargs):
 
 def is_block_format(fmt) -> bool:
     return isinstance(fmt, BlockFormat) or (
-        isinstance(fmt, str) and recipe(fmt) is not None)
+        isinstance(fmt, str) and _recipe_of(fmt) is not None)
 
 
 # -- scaled_matmul on BlockTensor operands (lowprec.matmul calls this) --------
@@ -435,6 +379,34 @@ def _matmul_scale(bt):
     if s.dtype == np.float32 or s.dtype == np.dtype(ml_dtypes.float8_e8m0fnu):
         return s
     return s.astype(np.float32)
+
+
+def _fixed_point_format(el):
+    """A float format whose values are exactly q / 2^(bits - 2) for the
+    signed integer element el's codes q, written sign-magnitude: two
+    exponent bits and bits - 2 mantissa bits, bias 1 (field 0: m / 2^(bits
+    - 2); field 1: 1 + m / 2^(bits-2); field 2, m = 0: 2, for q = -2^(bits
+    - 1)), no inf, no NaN.  scaled_matmul multiplies mxint8 elements as
+    these values, so p_b sums the exact products q_a q_b / 2^12 as section
+    8 reads them; the magnitude code is |q| itself."""
+    return FloatFormat(2, el.bits - 2, bias=1, infs=False, nans="none")
+
+
+def _matmul_codes(t, name):
+    """The codes of BlockTensor t as scaled_matmul takes them: float
+    elements as they are; signed integer elements (mxint8, read as q / 64)
+    as (sign-magnitude codes of _fixed_point_format, that format): the
+    same values exactly."""
+    el = t.format.element
+    if not isinstance(el, IntFormat):
+        return t.codes
+    if not el.signed:
+        raise ValueError(f"scaled_matmul on BlockTensors takes float or "
+                         f"signed integer elements; {name} has {el.name}")
+    fp = _fixed_point_format(el)
+    q = np.asarray(t.codes).astype(np.int32)
+    sm = np.where(q < 0, (1 << el.bits) | -q, q).astype(fp.code_dtype)
+    return sm, fp
 
 
 def block_matmul_args(a, b):
@@ -450,10 +422,6 @@ def block_matmul_args(a, b):
         if t.codes.ndim != 2:
             raise ValueError(f"scaled_matmul on BlockTensors takes 2-D "
                              f"operands; {name} has shape {t.shape}")
-        if isinstance(t.format.element, IntFormat):
-            raise ValueError(f"scaled_matmul on BlockTensors takes float "
-                             f"elements; {name} has "
-                             f"{t.format.element.name}")
     M, K = a.shape
     K2, N = b.shape
     if K != K2:
@@ -490,4 +458,5 @@ def block_matmul_args(a, b):
     ts = None
     if a.format.two_level or b.format.two_level:
         ts = np.float32(a.tensor_scale) * np.float32(b.tensor_scale)
-    return a.codes, b.codes, sa, sb, block, ts
+    return (_matmul_codes(a, "a"), _matmul_codes(b, "b"), sa, sb, block,
+            ts)

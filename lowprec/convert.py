@@ -16,6 +16,7 @@ import ml_dtypes
 import numpy as np
 
 from . import _validate as val
+from . import blocks
 from ._clib import ffi, lib
 from ._options import (BFLOAT16, ROUNDING, ROUNDING_NAMES, as_float,
                        check_rounding, make_opts, mode_name, raise_errors)
@@ -318,21 +319,44 @@ def _decode_c(fmt, c, res, scale, zp):
     run_chunked(kernel, n)
 
 
+_BLOCK_ARGS = ("block", "axis", "scale_format", "scale_rule", "tensor_amax")
+
+
 def quantize(x, fmt, *, rounding="nearest_even", saturate=False,
              subnormals=True, scale=None, zero_point=None, seed=None,
-             rbits=None, out=None, backend="auto"):
+             rbits=None, out=None, backend="auto", **block_args):
     """Fake quantization: decode(encode(x)) in x's dtype, in one pass for
-    float32 and float64 inputs."""
-    from . import blocks
+    float32 and float64 inputs.
+
+    With a block format (a recipe name such as "mxfp4" or a BlockFormat):
+    dequantize(quantize_blocks(x, fmt, ...)) with quantize_blocks' keyword
+    arguments (block, axis, scale_format, scale_rule, tensor_amax, rounding,
+    seed), which override the recipe (API.md section 8)."""
+    unknown = [k for k in block_args if k not in _BLOCK_ARGS]
+    if unknown:
+        raise TypeError(f"quantize() got an unexpected keyword argument "
+                        f"{unknown[0]!r}")
     if blocks.is_block_format(fmt):
         # a block recipe / BlockFormat: dequantize(quantize_blocks(x))
-        if saturate is not False or subnormals is not True or scale is not \
-                None or zero_point is not None or rbits is not None:
-            raise TypeError("quantize with a block format takes rounding, "
-                            "seed and out only (blocks saturate and compute "
-                            "their own scales)")
-        res = blocks.quantize(x, fmt, rounding=rounding, seed=seed)
+        given = [name for name, v, default in (
+            ("saturate", saturate, False), ("subnormals", subnormals, True),
+            ("scale", scale, None), ("zero_point", zero_point, None),
+            ("rbits", rbits, None)) if v is not default]
+        if given:
+            raise TypeError(f"quantize with block format {fmt!r} does not "
+                            f"take {', '.join(given)}: blocks saturate, "
+                            "keep subnormals and compute their own scales; "
+                            "it takes quantize_blocks' arguments ("
+                            f"{', '.join(_BLOCK_ARGS)}, rounding, seed) "
+                            "and out")
+        check_backend(backend)
+        res = blocks.quantize(x, fmt, rounding=rounding, seed=seed,
+                              **block_args)
         return _deliver(res, check_out(out, res.shape, res.dtype, (x,)))
+    if block_args:
+        raise TypeError(f"{', '.join(block_args)}: arguments of block "
+                        f"formats (such as 'mxfp4'), not of "
+                        f"{getattr(get_format(fmt), 'name', None) or fmt!r}")
     fmt = get_format(fmt)
     check_backend(backend)
     if _is_device_array(x):
@@ -416,13 +440,7 @@ def pack(codes, fmt) -> np.ndarray:
     if nb >= 8:
         raise ValueError(f"{fmt.name or fmt!r} has {nb}-bit codes: pack is "
                          "for formats of fewer than 8 bits")
-    c = as_codes(codes, fmt).reshape(-1).view(np.uint8) & ((1 << nb) - 1)
-    if nb == 4:
-        if c.size % 2:
-            c = np.append(c, np.uint8(0))
-        return (c[0::2] | (c[1::2] << 4)).astype(np.uint8)
-    bits = np.unpackbits(c[:, None], axis=1, count=nb, bitorder="little")
-    return np.packbits(bits.reshape(-1), bitorder="little")
+    return blocks.pack_bits(as_codes(codes, fmt).view(np.uint8), nb)
 
 
 def unpack(packed, fmt, n: int) -> np.ndarray:

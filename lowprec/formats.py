@@ -420,7 +420,7 @@ def formats() -> dict:
 def get_format(spec) -> Format:
     """A Format from a Format, a name or alias, or a NumPy / ml_dtypes
     dtype (``np.float16``, ``ml_dtypes.float8_e4m3fn``, ...)."""
-    if isinstance(spec, Format) or type(spec).__name__ == "BlockFormat":
+    if isinstance(spec, (Format, BlockFormat)):
         return spec
     if spec is None:        # np.dtype(None) would be float64
         raise TypeError("format must be a Format, a name or a dtype, got "
@@ -428,8 +428,7 @@ def get_format(spec) -> Format:
     if isinstance(spec, str):
         key = _ALIASES.get(spec, _ALIASES.get(spec.lower()))
         if key is None:
-            from .blocks import recipe      # block recipes (mxfp4, nvfp4, ...)
-            block_format = recipe(spec)
+            block_format = _recipe_of(spec)     # mxfp4, nvfp4, ...
             if block_format is not None:
                 return block_format
             raise ValueError(f"unknown format {spec!r}; known: "
@@ -444,3 +443,116 @@ def get_format(spec) -> Format:
     if dt.name in _FORMATS:
         return _FORMATS[dt.name]
     raise ValueError(f"dtype {dt.name} has no lowprec format")
+
+
+# -- block-scaled formats (API.md section 8): value object and recipes ------
+# A block format is data like the element formats, so it and its registry
+# live here; lowprec.blocks (the kernels) imports them.
+
+_E8M0_RULES = ("floor", "ceil", "rceil", "even")
+_F32_RULES = ("decode", "encode", "pow2")
+_FLOAT_SCALE_RULES = ("nvfp4",)
+RULES = _E8M0_RULES + _FLOAT_SCALE_RULES + _F32_RULES
+def _scale_kind(sf) -> str:
+    """"e8m0", "float32" or "float" (an 8-bit float scale: nvfp4 rule)."""
+    if sf.name == "float8_e8m0fnu":
+        return "e8m0"
+    if sf.name == "float32":
+        return "float32"
+    return "float"
+
+
+def _rules_of(sf):
+    return {"e8m0": _E8M0_RULES, "float32": _F32_RULES,
+            "float": _FLOAT_SCALE_RULES}[_scale_kind(sf)]
+
+
+def _check_block(block):
+    if isinstance(block, tuple):
+        if not 1 <= len(block) <= 2:
+            raise ValueError(f"block must be an int or a tuple of 1 or 2 "
+                             f"ints (over the last axes), got {block!r}")
+        return tuple(check_int(b, "block", 1) for b in block)
+    return check_int(block, "block", 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class BlockFormat:
+    """A block-scaled format: element format, block size (int along an axis
+    or a tuple over the last axes), scale format (e8m0, an 8-bit float such
+    as e4m3 / ue5m3, or float32) and scale rule (see RULES; None: the scale
+    format's first).  two_level: nvfp4's float32 tensor scale."""
+    element: Format
+    block: object
+    scale_format: Format
+    scale_rule: str = None
+    two_level: bool = False
+    name: str = None
+
+    def __post_init__(self):
+        el = get_format(self.element)
+        if el.name == "float8_e8m0fnu":
+            raise ValueError("element must not be e8m0 (float8_e8m0fnu "
+                             "has no zero and no sign): use it as "
+                             "scale_format")
+        nb = el.bits if isinstance(el, IntFormat) else el.nbits
+        if nb > 8:
+            raise ValueError(f"element must be a format of at most 8 bits, "
+                             f"got {el.name or el!r} ({nb} bits)")
+        sf = get_format(self.scale_format)
+        if not isinstance(sf, FloatFormat) or (
+                sf.name != "float32" and sf.nbits > 8):
+            raise ValueError(f"scale_format must be e8m0, float32 or a "
+                             f"float format of at most 8 bits, got "
+                             f"{sf.name or sf!r}")
+        rules = _rules_of(sf)
+        rule = rules[0] if self.scale_rule is None else self.scale_rule
+        if rule not in rules:
+            raise ValueError(f"scale_rule {rule!r} is not a rule of "
+                             f"scale_format {sf.name}; use one of "
+                             f"{', '.join(rules)}")
+        object.__setattr__(self, "element", el)
+        object.__setattr__(self, "scale_format", sf)
+        object.__setattr__(self, "scale_rule", rule)
+        object.__setattr__(self, "block", _check_block(self.block))
+        object.__setattr__(self, "two_level",
+                           check_bool(self.two_level, "two_level"))
+
+    def __repr__(self):
+        parts = [f"element={self.element.name!r}", f"block={self.block!r}",
+                 f"scale_format={self.scale_format.name!r}",
+                 f"scale_rule={self.scale_rule!r}"]
+        if self.two_level:
+            parts.append("two_level=True")
+        if self.name:
+            parts.append(f"name={self.name!r}")
+        return f"BlockFormat({', '.join(parts)})"
+
+
+def _recipe(name, element, block, scale, rule, two_level=False):
+    return name, BlockFormat(element, block, scale, rule,
+                             two_level=two_level, name=name)
+
+
+_RECIPES = dict([
+    _recipe("mxfp8_e4m3", "float8_e4m3fn", 32, "e8m0", "floor"),
+    _recipe("mxfp8_e5m2", "float8_e5m2", 32, "e8m0", "floor"),
+    _recipe("mxfp6_e3m2", "float6_e3m2fn", 32, "e8m0", "floor"),
+    _recipe("mxfp6_e2m3", "float6_e2m3fn", 32, "e8m0", "floor"),
+    _recipe("mxfp4", "float4_e2m1fn", 32, "e8m0", "floor"),
+    _recipe("mxint8", "int8_narrow", 32, "e8m0", "floor"),
+    _recipe("nvfp4", "float4_e2m1fn", 16, "float8_e4m3fn", "nvfp4", True),
+    _recipe("fp8_1x128", "float8_e4m3fn", 128, "float32", "decode"),
+    _recipe("fp8_128x128", "float8_e4m3fn", (128, 128), "float32",
+            "decode"),
+])
+
+
+def recipes() -> dict:
+    """Every named block recipe by name."""
+    return dict(_RECIPES)
+
+
+def _recipe_of(name):
+    """The BlockFormat of a recipe name, or None."""
+    return _RECIPES.get(name, _RECIPES.get(name.lower()))

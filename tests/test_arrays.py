@@ -344,6 +344,21 @@ def test_internal_modules_import_no_public_module(module):
         assert public not in loaded, (module, loaded)
 
 
+def test_blocks_imports_neither_convert_nor_matmul():
+    """lowprec.blocks sits beneath convert and matmul (they import it at
+    the top; lp.quantize and scaled_matmul take block formats): it imports
+    neither of them, and formats holds BlockFormat and the recipes."""
+    import subprocess
+    import sys
+    res = subprocess.run([sys.executable, "-c", _IMPORT_ALONE, "blocks"],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    loaded = res.stdout.split()
+    assert "lowprec.blocks" in loaded
+    for public in ("lowprec.convert", "lowprec.matmul", "lowprec.jit"):
+        assert public not in loaded, loaded
+
+
 def test_import_lowprec_does_not_load_numba():
     import subprocess
     import sys

@@ -38,6 +38,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._clib import lib
+from ..blocks import BlockTensor, block_matmul_args
 from ..convert import encode
 from ._args import (_check_accumulate, _check_isa, _check_output,
                     _check_plan, _Job, _matmul_shapes, _operand,
@@ -89,11 +90,16 @@ def scaled_matmul(a, b, *, a_format=None, b_format=None, a_scale=1.0,
     axis 0 (or 2-D blocks) carry their codes, scales and block; the tensor
     scales apply last, out = R32(acc * R32(ta * tb)) (API.md section 8).
     """
-    from ..blocks import BlockTensor, block_matmul_args
     if isinstance(a, BlockTensor) or isinstance(b, BlockTensor):
         a, b, a_scale, b_scale, block, ts = block_matmul_args(a, b)
+        # integer elements (mxint8) come as (codes, their exact float view)
+        if isinstance(a, tuple):
+            a, a_format = a
+        if isinstance(b, tuple):
+            b, b_format = b
         if ts is not None:
-            acc = _scaled_matmul(a, b, a_scale=a_scale, b_scale=b_scale,
+            acc = _scaled_matmul(a, b, a_format=a_format, b_format=b_format,
+                                 a_scale=a_scale, b_scale=b_scale,
                                  block=block, accumulate=accumulate)
             acc = acc * np.float32(ts)
             if out_format is None:
