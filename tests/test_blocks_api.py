@@ -280,6 +280,36 @@ def test_scaled_matmul_on_block_tensors_is_section_3(name):
                        @ np.asarray(bb, np.float64), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("element", ["int8_narrow", "int8", "int4"])
+def test_scaled_matmul_on_integer_block_elements_is_exact(element):
+    # integer elements are read as q / 2^(bits - 2) (mxint8: q / 64);
+    # section 3 in Fractions with those values and the e8m0 scales
+    rng = np.random.default_rng(16)
+    fmt = lp.BlockFormat(element, 32, "e8m0", "floor")
+    a = rng.standard_normal((3, 64)) * np.exp2(rng.integers(-20, 20, (3, 1)))
+    b = rng.standard_normal((64, 2)) * np.exp2(rng.integers(-20, 20, (1, 2)))
+    ba = lp.quantize_blocks(a.astype(np.float32), fmt)
+    bb = lp.quantize_blocks(b.astype(np.float32), fmt, axis=0)
+    from block_reference import R32 as r32     # exact Fraction rounding
+    one = Fraction(1, 2 ** (lp.get_format(element).bits - 2))
+    qa, qb = ba.codes.astype(int), bb.codes.astype(int)
+    sa = ba.scales.astype(np.float64)
+    sb = bb.scales.astype(np.float64)
+    want = np.empty((3, 2), np.float32)
+    for i in range(3):
+        for j in range(2):
+            acc = Fraction(0)
+            for k in range(2):
+                p = r32(sum(Fraction(int(qa[i, t]) * int(qb[t, j]))
+                            for t in range(32 * k, 32 * k + 32)) * one * one)
+                s = r32(Fraction(float(sa[i, k])) * Fraction(float(sb[k, j])))
+                acc = r32(acc + r32(p * s))
+            want[i, j] = float(acc)
+    for accumulate in ("exact", "fp32"):
+        assert np.array_equal(lp.scaled_matmul(ba, bb, accumulate=accumulate),
+                              want), accumulate
+
+
 def test_scaled_matmul_block_mismatch():
     a = lp.quantize_blocks(np.ones((4, 64), np.float32), "mxfp4")
     b = lp.quantize_blocks(np.ones((64, 4), np.float32), "mxfp4", axis=0,
