@@ -378,7 +378,12 @@ def _matmul_scale(bt):
     s = bt.scales
     if s.dtype == np.float32 or s.dtype == np.dtype(ml_dtypes.float8_e8m0fnu):
         return s
-    return s.astype(np.float32)
+    s = s.astype(np.float32)
+    # an nvfp4 block whose scale code is 0 holds zero codes: section 3
+    # takes scales > 0, and with zero codes p_b is a zero whatever the
+    # scale, so 1 gives the bits of the literal product by 0
+    s[s == 0] = 1
+    return s
 
 
 def _fixed_point_format(el):

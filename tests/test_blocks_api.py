@@ -310,6 +310,38 @@ def test_scaled_matmul_on_integer_block_elements_is_exact(element):
                               want), accumulate
 
 
+def test_scaled_matmul_nvfp4_with_zero_block_scales():
+    # rows 2^-40 below the tensor amax get e4m3 block scale 0 (signed zero
+    # codes); the product is section 3 with those scales as literal zeros
+    from block_reference import R32
+    rng = np.random.default_rng(17)
+    a = rng.standard_normal((3, 32)).astype(np.float32)
+    a[1] *= np.float32(2.0 ** -40)
+    b = rng.standard_normal((32, 2)).astype(np.float32)
+    ba = lp.quantize_blocks(a, "nvfp4")
+    bb = lp.quantize_blocks(b, "nvfp4", axis=0)
+    assert (ba.scales.astype(np.float32)[1] == 0).all()
+    qa = lp.decode(ba.codes.view(np.uint8), "e2m1", dtype=np.float64)
+    qb = lp.decode(bb.codes.view(np.uint8), "e2m1", dtype=np.float64)
+    sa = ba.scales.astype(np.float64)
+    sb = bb.scales.astype(np.float64)
+    t = R32(Fraction(float(ba.tensor_scale)) * Fraction(float(bb.tensor_scale)))
+    want = np.empty((3, 2), np.float32)
+    for i in range(3):
+        for j in range(2):
+            acc = Fraction(0)
+            for k in range(2):
+                p = R32(sum(Fraction(float(qa[i, x])) * Fraction(float(
+                    qb[x, j])) for x in range(16 * k, 16 * k + 16)))
+                s = R32(Fraction(float(sa[i, k])) * Fraction(float(sb[k, j])))
+                acc = R32(acc + R32(p * s))
+            want[i, j] = float(R32(acc * t))
+    for accumulate in ("exact", "fp32"):
+        got = lp.scaled_matmul(ba, bb, accumulate=accumulate)
+        assert np.array_equal(got, want), accumulate
+    assert (got[1] == 0).all()
+
+
 def test_scaled_matmul_block_mismatch():
     a = lp.quantize_blocks(np.ones((4, 64), np.float32), "mxfp4")
     b = lp.quantize_blocks(np.ones((64, 4), np.float32), "mxfp4", axis=0,
