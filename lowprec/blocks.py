@@ -398,13 +398,13 @@ def _fixed_point_format(el):
 
 
 def _matmul_codes(t, name):
-    """The codes of BlockTensor t as scaled_matmul takes them: float
-    elements as they are; signed integer elements (mxint8, read as q / 64)
-    as (sign-magnitude codes of _fixed_point_format, that format): the
-    same values exactly."""
+    """(codes, format) of BlockTensor t as scaled_matmul takes them: float
+    elements as they are, with the element format;
+    signed integer elements (mxint8, read as q / 64) as sign-magnitude
+    codes of _fixed_point_format: the same values exactly."""
     el = t.format.element
     if not isinstance(el, IntFormat):
-        return t.codes
+        return t.codes, el
     if not el.signed:
         raise ValueError(f"scaled_matmul on BlockTensors takes float or "
                          f"signed integer elements; {name} has {el.name}")
@@ -415,11 +415,14 @@ def _matmul_codes(t, name):
 
 
 def block_matmul_args(a, b):
-    """(a_codes, b_codes, a_scale, b_scale, block, tensor_scale) of
-    scaled_matmul(bt_a, bt_b): a (M, K) blocked along K (its last axis) or
-    in 2-D blocks (bm, bk); b (K, N) blocked along K (axis 0) or in 2-D
-    blocks (bk, bn); the blocks along K must agree and divide K.
-    tensor_scale: R32(ta * tb), or None when neither has a second level."""
+    """((a_codes, a_format), (b_codes, b_format), a_scale, b_scale, block,
+    tensor_scale, nan_rows, nan_cols) of scaled_matmul(bt_a, bt_b): a
+    (M, K) blocked along K (its last axis) or in 2-D blocks (bm, bk); b
+    (K, N) blocked along K (axis 0) or in 2-D blocks (bk, bn); the blocks
+    along K must agree and divide K.  tensor_scale: R32(ta * tb), or None
+    when neither has a second level.  NaN scales (blocks that held NaN or
+    inf) are replaced by 1; nan_rows (M,) / nan_cols (N,) say which rows of
+    a / columns of b had one, so the caller makes those outputs NaN."""
     for name, t in (("a", a), ("b", b)):
         if not isinstance(t, BlockTensor):
             raise TypeError(f"scaled_matmul with a BlockTensor takes two: "
@@ -459,9 +462,23 @@ def block_matmul_args(a, b):
         sa, sb = sa.astype(np.float32), sb.astype(np.float32)
     if bm > 1:
         sa = np.repeat(sa, bm, axis=0)[:M]
+    sa, nan_a = _finite_scales(sa)
+    sb, nan_b = _finite_scales(sb)
+    nan_rows = nan_a.any(axis=1)
+    nan_cols = nan_b.any(axis=0)
+    if bn is not None:
+        nan_cols = np.repeat(nan_cols, bn)[:N]
     block = (bka,) if bn is None else (bka, bn)
     ts = None
     if a.format.two_level or b.format.two_level:
         ts = np.float32(a.tensor_scale) * np.float32(b.tensor_scale)
     return (_matmul_codes(a, "a"), _matmul_codes(b, "b"), sa, sb, block,
-            ts)
+            ts, nan_rows, nan_cols)
+
+
+def _finite_scales(s):
+    """(s with its NaN scales replaced by 1, the NaN mask)."""
+    nan = np.isnan(s.astype(np.float32))
+    if nan.any():
+        s = np.where(nan, np.array(1.0, np.float32).astype(s.dtype), s)
+    return s, nan

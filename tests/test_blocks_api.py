@@ -390,3 +390,34 @@ def test_nvfp4_zero_scale_block_gets_signed_zeros():
         assert bt.scales.view(np.uint8)[1] == 0
         c = bt.codes.view(np.uint8)[16:]
         assert np.array_equal(c, np.where(x[16:] < 0, 8, 0))
+
+
+@pytest.mark.parametrize("recipe", ["mxfp8_e4m3", "mxfp4", "nvfp4",
+                                    "fp8_1x128"])
+def test_scaled_matmul_nan_block_propagates(recipe):
+    """A block that held NaN or inf has the NaN scale: every output whose
+    sum takes that block is NaN (p_b * NaN), every other output is that of
+    the same product with the block cleaned."""
+    rng = np.random.default_rng(7)
+    bk = 128 if recipe == "fp8_1x128" else 32
+    M, K, N = 5, 2 * bk, 6
+    x = rng.standard_normal((M, K)).astype(np.float32)
+    y = rng.standard_normal((K, N)).astype(np.float32)
+    xn, yn = x.copy(), y.copy()
+    xn[1, 3] = np.nan
+    yn[bk + 2, 4] = np.inf
+    kw = dict(tensor_amax=8.0) if recipe == "nvfp4" else {}
+    qa = lp.quantize_blocks(xn, recipe, **kw)
+    qb = lp.quantize_blocks(yn, recipe, axis=0, **kw)
+    res = lp.scaled_matmul(qa, qb, accumulate="exact")
+    clean = lp.scaled_matmul(lp.quantize_blocks(x, recipe, **kw),
+                             lp.quantize_blocks(y, recipe, axis=0, **kw),
+                             accumulate="exact")
+    nan = np.zeros((M, N), bool)
+    nan[1, :] = True
+    nan[:, 4] = True
+    assert np.isnan(res[nan]).all()
+    assert np.array_equal(res[~nan].view(np.uint32),
+                          clean[~nan].view(np.uint32))
+    codes = lp.scaled_matmul(qa, qb, accumulate="exact", out_format="e5m2")
+    assert (codes[nan] & 0x7F > 0x7C).all()          # e5m2 NaN codes

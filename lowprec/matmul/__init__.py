@@ -91,26 +91,37 @@ def scaled_matmul(a, b, *, a_format=None, b_format=None, a_scale=1.0,
     scales apply last, out = R32(acc * R32(ta * tb)) (API.md section 8).
     """
     if isinstance(a, BlockTensor) or isinstance(b, BlockTensor):
-        a, b, a_scale, b_scale, block, ts = block_matmul_args(a, b)
-        # integer elements (mxint8) come as (codes, their exact float view)
-        if isinstance(a, tuple):
-            a, a_format = a
-        if isinstance(b, tuple):
-            b, b_format = b
-        if ts is not None:
-            acc = _scaled_matmul(a, b, a_format=a_format, b_format=b_format,
-                                 a_scale=a_scale, b_scale=b_scale,
-                                 block=block, accumulate=accumulate)
-            acc = acc * np.float32(ts)
-            if out_format is None:
-                return acc
-            return encode(acc, out_format, scale=out_scale,
-                          rounding=out_rounding, saturate=saturate)
+        return _block_matmul(a, b, accumulate, out_format, out_scale,
+                             out_rounding, saturate)
     return _scaled_matmul(
         a, b, a_format=a_format, b_format=b_format, a_scale=a_scale,
         b_scale=b_scale, block=block, accumulate=accumulate,
         out_format=out_format, out_scale=out_scale,
         out_rounding=out_rounding, saturate=saturate)
+
+
+def _block_matmul(a, b, accumulate, out_format, out_scale, out_rounding,
+                  saturate):
+    """scaled_matmul on BlockTensors: their codes, scales and block through
+    section 3, the tensor scales last (out = R32(acc * R32(ta * tb))).  A
+    NaN block scale (a block that held NaN or inf) makes p_b * s_b NaN, so
+    every output element whose sum takes that block is NaN: such scales go
+    in as 1 (the block's codes are zeros) and the NaN is set afterwards."""
+    (a, a_format), (b, b_format), a_scale, b_scale, block, ts, nan_rows, \
+        nan_cols = block_matmul_args(a, b)
+    M, N = a.shape[0], b.shape[1]
+    _check_output(out_format, out_scale, out_rounding, saturate, (M, N))
+    acc = _scaled_matmul(a, b, a_format=a_format, b_format=b_format,
+                         a_scale=a_scale, b_scale=b_scale, block=block,
+                         accumulate=accumulate)
+    if ts is not None:
+        acc = acc * np.float32(ts)
+    acc[nan_rows, :] = np.nan
+    acc[:, nan_cols] = np.nan
+    if out_format is None:
+        return acc
+    return encode(acc, out_format, scale=out_scale, rounding=out_rounding,
+                  saturate=saturate)
 
 
 def _scaled_matmul(a, b, *, a_format=None, b_format=None, a_scale=1.0,
