@@ -25,44 +25,6 @@
 #include <string.h>
 #include "round.h"
 
-LP_INLINE uint32_t b_f32_bits(float x)
-{
-    uint32_t u;
-    memcpy(&u, &x, 4);
-    return u;
-}
-
-LP_INLINE float b_bits_f32(uint32_t u)
-{
-    float x;
-    memcpy(&x, &u, 4);
-    return x;
-}
-
-LP_INLINE uint64_t b_f64_bits(double x)
-{
-    uint64_t u;
-    memcpy(&u, &x, 8);
-    return u;
-}
-
-LP_INLINE double b_bits_f64(uint64_t u)
-{
-    double x;
-    memcpy(&x, &u, 8);
-    return x;
-}
-
-/* float16 bits -> float32 bits (exact). */
-LP_INLINE uint32_t b_f16_to_f32(uint32_t h)
-{
-    uint32_t sign = (h & 0x8000u) << 16, em = h & 0x7FFFu;
-    uint32_t v = b_f32_bits(b_bits_f32(em << 13) * 0x1p112f);
-    uint32_t special = 0x7F800000u | ((em & 0x3FFu) << 13);
-    uint32_t is_special = 0u - (uint32_t)(em >= 0x7C00u);
-    return sign | (special & is_special) | (v & ~is_special);
-}
-
 /* ---- float32 results of exact float64 operations ------------------------
  *
  * R32(a * b) and R32(a / b) of float64 operands, rounded once: the float64
@@ -74,10 +36,10 @@ LP_INLINE uint32_t b_f16_to_f32(uint32_t h)
  * rounds to 1 + 2^-23, the correct result. */
 LP_INLINE double b_to_odd(double p, double e)
 {
-    uint64_t u = b_f64_bits(p);
+    uint64_t u = lp_f64_bits(p);
     if (e != 0 && isfinite(p) && !(u & 1))
         u += ((e > 0) == (p > 0)) ? 1 : (uint64_t)-1;
-    return b_bits_f64(u);
+    return lp_bits_f64(u);
 }
 
 LP_INLINE int b_is_f32(double a)
@@ -125,7 +87,7 @@ double lp_nvfp4_tensor(double smax, double emax, double T, float *ts)
 /* floor(log2 a), a > 0 finite (subnormals included). */
 LP_INLINE int b_ilog2(double a)
 {
-    int e = (int)((b_f64_bits(a) >> 52) & 0x7FF);
+    int e = (int)((lp_f64_bits(a) >> 52) & 0x7FF);
     if (e)
         return e - 1023;
     frexp(a, &e);
@@ -135,12 +97,12 @@ LP_INLINE int b_ilog2(double a)
 /* frexp for a > 0 finite, without the library call for normals. */
 LP_INLINE double b_frexp(double a, int *e)
 {
-    uint64_t u = b_f64_bits(a);
+    uint64_t u = lp_f64_bits(a);
     int f = (int)((u >> 52) & 0x7FF);
     if (!f)
         return frexp(a, e);
     *e = f - 1022;
-    return b_bits_f64((u & 0x800FFFFFFFFFFFFFull) | 0x3FE0000000000000ull);
+    return lp_bits_f64((u & 0x800FFFFFFFFFFFFFull) | 0x3FE0000000000000ull);
 }
 
 LP_INLINE int clamp127(int k)
@@ -310,7 +272,7 @@ LP_INLINE int float_scale(const bctx *c, double amax, void *scales,
         int e2 = 0, sign, cls;
         int32_t exp = 0;
         uint64_t sig = 0;
-        cls = lp_unpack_bits(b_f64_bits((double)sv), 11, 52, &sign, &exp,
+        cls = lp_unpack_bits(lp_f64_bits((double)sv), 11, 52, &sign, &exp,
                              &sig);
         int64_t code = lp_round_any(c->sf, &c->so, cls, sign, exp, sig, 0,
                                     &e2);
@@ -412,7 +374,7 @@ LP_INLINE int block_elements(const bctx *c, const uint32_t *b32,
     } else {
         float *y = (float *)v;
         for (int64_t i = 0; i < n; i++) {
-            double x = b_bits_f64(b64[i]);
+            double x = lp_bits_f64(b64[i]);
             y[i] = divide ? r32_div(x, s) : r32_mul(x, f);
         }
     }
@@ -471,7 +433,7 @@ static int run_blocks(const bctx *c, const lp_block_spec *sp, int in_type,
                 }
                 float fac;
                 int divide;
-                if (float_scale(c, (double)b_bits_f32(mx), scales, u + g,
+                if (float_scale(c, (double)lp_bits_f32(mx), scales, u + g,
                                 &fac, &divide)) {
                     for (int64_t i = 0; i < bc; i++)
                         ys[i] = xs[i] * 0.0f;
@@ -510,7 +472,7 @@ static int run_blocks(const bctx *c, const lp_block_spec *sp, int in_type,
                     }
                 }
                 nonfinite = mx >= 0x7FF0000000000000ull;
-                amax = b_bits_f64(mx);
+                amax = lp_bits_f64(mx);
             } else {
                 uint32_t mx = 0;
                 if (in_type == LP_F32 && rn == 1) {
@@ -531,14 +493,14 @@ static int run_blocks(const bctx *c, const lp_block_spec *sp, int in_type,
                                    << 16;
                     else
                         for (int64_t i = 0; i < cn; i++)
-                            d[i] = b_f16_to_f32(((const uint16_t *)in)[at + i]);
+                            d[i] = lp_f16_to_f32(((const uint16_t *)in)[at + i]);
                     for (int64_t i = 0; i < cn; i++) {
                         uint32_t a = d[i] & 0x7FFFFFFFu;
                         mx = a > mx ? a : mx;
                     }
                 }
                 nonfinite = mx >= 0x7F800000u;
-                amax = (double)b_bits_f32(mx);
+                amax = (double)lp_bits_f32(mx);
             }
             /* 3. scale, 4. elements */
             uint8_t *dst = bc == cn && rn == 1 ? codes + idx0 : cb;
@@ -620,7 +582,7 @@ double lp_amax(int in_type, const void *in, int64_t n)
             uint64_t a = ((const uint64_t *)in)[i] & 0x7FFFFFFFFFFFFFFFull;
             mx = a > mx ? a : mx;
         }
-        return mx > 0x7FF0000000000000ull ? NAN : b_bits_f64(mx);
+        return mx > 0x7FF0000000000000ull ? NAN : lp_bits_f64(mx);
     }
     uint32_t mx = 0;
     if (in_type == LP_F32) {
@@ -632,9 +594,9 @@ double lp_amax(int in_type, const void *in, int64_t n)
         for (int64_t i = 0; i < n; i++) {
             uint32_t h = ((const uint16_t *)in)[i];
             uint32_t a = in_type == LP_BF16 ? (h << 16) & 0x7FFFFFFFu
-                                            : b_f16_to_f32(h) & 0x7FFFFFFFu;
+                                            : lp_f16_to_f32(h) & 0x7FFFFFFFu;
             mx = a > mx ? a : mx;
         }
     }
-    return mx > 0x7F800000u ? NAN : (double)b_bits_f32(mx);
+    return mx > 0x7F800000u ? NAN : (double)lp_bits_f32(mx);
 }

@@ -21,39 +21,6 @@
 
 /* ---- element access ----------------------------------------------------- */
 
-LP_INLINE uint32_t f32_bits(float x)
-{
-    uint32_t u;
-    memcpy(&u, &x, 4);
-    return u;
-}
-
-LP_INLINE float bits_f32(uint32_t u)
-{
-    float x;
-    memcpy(&x, &u, 4);
-    return x;
-}
-
-LP_INLINE uint64_t f64_bits(double x)
-{
-    uint64_t u;
-    memcpy(&u, &x, 8);
-    return u;
-}
-
-/* float16 bits -> float32 bits without branches: the exponent and
- * mantissa moved into float32 position read as 2^(e-127) x 1.m (or a
- * float32 subnormal for e = 0), then scaled by 2^112 exactly. */
-LP_INLINE uint32_t f16_to_f32_fast(uint32_t h)
-{
-    uint32_t sign = (h & 0x8000u) << 16, em = h & 0x7FFFu;
-    uint32_t v = f32_bits(bits_f32(em << 13) * 0x1p112f);
-    uint32_t special = 0x7F800000u | ((em & 0x3FFu) << 13);
-    uint32_t is_special = 0u - (uint32_t)(em >= 0x7C00u);
-    return sign | (special & is_special) | (v & ~is_special);
-}
-
 LP_INLINE void store_code(void *out, int64_t i, int size, int64_t code)
 {
     switch (size) {
@@ -82,34 +49,34 @@ LP_INLINE int load_bits(int in_type, const void *in, int64_t i,
         double x = ((const double *)in)[i];
         if (scale)
             x = x / *scale;
-        *bits = f64_bits(x);
+        *bits = lp_f64_bits(x);
         return LP_F64;
     }
     case LP_F32: {
         float x = ((const float *)in)[i];
         if (scale)
             x = x / scale32;
-        *bits = f32_bits(x);
+        *bits = lp_f32_bits(x);
         return LP_F32;
     }
     case LP_F16: {
-        uint32_t u = f16_to_f32_fast(((const uint16_t *)in)[i]);
+        uint32_t u = lp_f16_to_f32(((const uint16_t *)in)[i]);
         if (scale)
-            u = f32_bits(bits_f32(u) / scale32);
+            u = lp_f32_bits(lp_bits_f32(u) / scale32);
         *bits = u;
         return LP_F32;
     }
     case LP_BF16: {
         uint32_t u = (uint32_t)((const uint16_t *)in)[i] << 16;
         if (scale)
-            u = f32_bits(bits_f32(u) / scale32);
+            u = lp_f32_bits(lp_bits_f32(u) / scale32);
         *bits = u;
         return LP_F32;
     }
     case LP_I64: {
         int64_t v = ((const int64_t *)in)[i];
         if (scale) {
-            *bits = f64_bits((double)v / *scale);
+            *bits = lp_f64_bits((double)v / *scale);
             return LP_F64;
         }
         *bits = (uint64_t)v;
@@ -118,7 +85,7 @@ LP_INLINE int load_bits(int in_type, const void *in, int64_t i,
     default: {
         uint64_t v = ((const uint64_t *)in)[i];
         if (scale) {
-            *bits = f64_bits((double)v / *scale);
+            *bits = lp_f64_bits((double)v / *scale);
             return LP_F64;
         }
         *bits = v;
@@ -188,7 +155,7 @@ LP_INLINE void widen32(int in_type, const void *in, int64_t n,
             u[i] = (uint32_t)((const uint16_t *)in)[i] << 16;
     else
         for (int64_t i = 0; i < n; i++)
-            u[i] = f16_to_f32_fast(((const uint16_t *)in)[i]);
+            u[i] = lp_f16_to_f32(((const uint16_t *)in)[i]);
     if (scale) {
         float s = (float)*scale;
         float *x = (float *)u;

@@ -17,6 +17,7 @@
 #ifndef LOWPREC_ROUND_H
 #define LOWPREC_ROUND_H
 
+#include <string.h>
 #include "lowprec.h"
 
 #if defined(__GNUC__)
@@ -655,6 +656,49 @@ LP_INLINE int lp_unpack_bits(uint64_t bits, int ebits, int mbits,
         *exp = field - bias - mbits;
     }
     return 0;
+}
+
+
+/* ---- bit views shared by the kernels ------------------------------------ */
+
+LP_INLINE uint32_t lp_f32_bits(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    return u;
+}
+
+LP_INLINE float lp_bits_f32(uint32_t u)
+{
+    float x;
+    memcpy(&x, &u, 4);
+    return x;
+}
+
+LP_INLINE uint64_t lp_f64_bits(double x)
+{
+    uint64_t u;
+    memcpy(&u, &x, 8);
+    return u;
+}
+
+LP_INLINE double lp_bits_f64(uint64_t u)
+{
+    double x;
+    memcpy(&x, &u, 8);
+    return x;
+}
+
+/* float16 bits -> float32 bits (exact) without branches: the exponent and
+ * mantissa moved into float32 position read as 2^(e-127) x 1.m (or a
+ * float32 subnormal for e = 0), then scaled by 2^112 exactly. */
+LP_INLINE uint32_t lp_f16_to_f32(uint32_t h)
+{
+    uint32_t sign = (h & 0x8000u) << 16, em = h & 0x7FFFu;
+    uint32_t v = lp_f32_bits(lp_bits_f32(em << 13) * 0x1p112f);
+    uint32_t special = 0x7F800000u | ((em & 0x3FFu) << 13);
+    uint32_t is_special = 0u - (uint32_t)(em >= 0x7C00u);
+    return sign | (special & is_special) | (v & ~is_special);
 }
 
 #endif /* LOWPREC_ROUND_H */
