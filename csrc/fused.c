@@ -203,177 +203,301 @@ static double dot_scalar(const lp_fused *m, const double *av,
 
 /* ---- the vector path --------------------------------------------------- */
 
-enum { JW = 8 };
+/* Lanes: JW output columns per tile.  The "wide" tile keeps products and
+ * sums in double / int64 lanes; the "narrow" one (products exact in
+ * float32, truncated sums below 2^24) in float / int32 lanes, two to a
+ * double lane's width.  Both end each step in the same double rounding
+ * stage. */
+enum { JW = 16 };
 
 typedef double v8d __attribute__((vector_size(64)));
 typedef int64_t v8l __attribute__((vector_size(64)));
+typedef float v16f __attribute__((vector_size(64)));
+typedef int32_t v16i __attribute__((vector_size(64)));
 
-#define FUSED_TILE(NAME)                                                      \
-static void NAME(const lp_fused *m, const double *av, const int32_t *ae,      \
-                 const double *bp, const int64_t *bep, int64_t k0,            \
-                 int64_t k1, const double *cin, double *res, int64_t *bad)    \
+typedef struct {
+    int64_t F, qmin, emin, mode, bits, P;
+    double big;
+} tile_par;
+
+#define SEL(m, a, b) (((a) & (m)) | ((b) & ~(m)))
+
+#define FUSED_KERNELS(SFX)                                                    \
+/* One step's rounding: r = S * 2^(E - F) exact (double lanes); returns the  \
+ * result rounded to bits in the range, ORs overflow into *bad. */           \
+static inline __attribute__((always_inline)) v8d round8_##SFX(              \
+    const tile_par *t, v8d r, v8l *bad)                                       \
 {                                                                             \
-    const int64_t g = m->group, P = m->promote_every;                         \
-    const int64_t F = m->align_bits;                                          \
-    const int bits = m->out_bits, mode = m->out_rounding;                     \
-    const int64_t qmin = m->acc_emin - bits + 1;                              \
-    const double big = pow2(m->acc_emax + 1);                                 \
-    v8d acc, total;                                                           \
-    v8l badm = {0};                                                           \
-    for (int l = 0; l < JW; l++) {                                            \
-        acc[l] = 0.0;                                                         \
-        total[l] = 0.0;                                                       \
+    v8l rb = (v8l)r;                                                          \
+    v8l re = ((rb >> 52) & 0x7ff) - 1023;                                     \
+    v8l L = re - (t->bits - 1);                                               \
+    v8l qm = (v8l){0} + t->qmin;                                              \
+    L = SEL(L < qm, qm, L);                                                   \
+    v8d sc = (v8d)((1023 - L) << 52);                                         \
+    v8d scb = (v8d)((1023 + L) << 52);                                        \
+    v8d y = r * sc;                                                           \
+    v8l ti = __builtin_convertvector(y, v8l);                                 \
+    v8d fr = y - __builtin_convertvector(ti, v8d);                            \
+    v8l neg = y < 0;                                                          \
+    v8l sgn = SEL(neg, (v8l){0} - 1, (v8l){0} + 1);                           \
+    v8d half = (v8d){0} + 0.5;                                                \
+    v8d afr = (v8d)((v8l)fr & 0x7fffffffffffffffLL);                          \
+    v8l inc;                                                                  \
+    switch (t->mode) {                                                        \
+    case LP_RNE:                                                              \
+        inc = (afr > half) | ((afr == half) & ((ti & 1) != 0));               \
+        break;                                                                \
+    case LP_RNA: inc = afr >= half; break;                                    \
+    case LP_RU: inc = fr > 0; break;                                          \
+    case LP_RD: inc = fr < 0; break;                                          \
+    case LP_RO: inc = (afr > 0) & ((ti & 1) == 0); break;                     \
+    default: inc = (v8l){0}; break;                                           \
     }                                                                         \
-    if (cin) {                                                                \
-        for (int l = 0; l < JW; l++) {                                        \
-            if (P > 0) total[l] = cin[l]; else acc[l] = cin[l];               \
+    ti += sgn & inc;                                                          \
+    r = __builtin_convertvector(ti, v8d) * scb;                               \
+    v8d ar = (v8d)((v8l)r & 0x7fffffffffffffffLL);                            \
+    *bad |= ar >= ((v8d){0} + t->big);                                        \
+    return r + 0.0;     /* +0 for an exactly zero sum */                      \
+}                                                                             \
+                                                                              \
+/* The accumulator term of 8 lanes: its exponent (NO_TERM for 0) */          \
+static inline __attribute__((always_inline)) v8l accexp_##SFX(              \
+    const tile_par *t, v8d acc)                                               \
+{                                                                             \
+    v8l ab = (v8l)acc;                                                        \
+    v8l ae = ((ab >> 52) & 0x7ff) - 1023;                                     \
+    v8l em = (v8l){0} + t->emin;                                              \
+    ae = SEL(ae < em, em, ae);                                                \
+    v8l zero = (ab & 0x7fffffffffffffffLL) == 0;                              \
+    return SEL(zero, (v8l){0} + NO_TERM, ae);                                 \
+}                                                                             \
+                                                                              \
+static void tile_wide_##SFX(const lp_fused *m, const tile_par *t,            \
+                            const double *av, const int32_t *ae,              \
+                            const double *bp, const int32_t *bep,             \
+                            int64_t k0, int64_t k1, const double *cin,        \
+                            double *res, int64_t *bad)                        \
+{                                                                             \
+    const int64_t g = m->group, P = t->P, F = t->F;                           \
+    for (int h = 0; h < JW / 8; h++) {                                        \
+        v8d acc = (v8d){0}, total = (v8d){0};                                 \
+        v8l badm = (v8l){0};                                                  \
+        if (cin) {                                                            \
+            v8d c;                                                            \
+            memcpy(&c, cin + 8 * h, sizeof c);                                \
+            if (P > 0) total = c; else acc = c;                               \
+        }                                                                     \
+        for (int64_t kk = k0; kk < k1; kk += g) {                             \
+            int64_t kend = kk + g < k1 ? kk + g : k1;                         \
+            v8l E = accexp_##SFX(t, acc);                                     \
+            for (int64_t u = kk; u < kend; u++) {                             \
+                v8l pe;                                                       \
+                int32_t tmp[8];                                               \
+                memcpy(tmp, bep + (u - k0) * JW + 8 * h, sizeof tmp);         \
+                for (int l = 0; l < 8; l++)                                   \
+                    pe[l] = (int64_t)tmp[l] + ae[u];                          \
+                E = SEL(pe > E, pe, E);                                       \
+            }                                                                 \
+            v8l lo = (v8l){0} - 900;                                          \
+            E = SEL(E < lo, lo, E);                                           \
+            v8d s = (v8d)((1023 + F - E) << 52);                              \
+            v8d sinv = (v8d)((1023 - F + E) << 52);                           \
+            v8l S = __builtin_convertvector(acc * s, v8l);                    \
+            for (int64_t u = kk; u < kend; u++) {                             \
+                v8d bv;                                                       \
+                memcpy(&bv, bp + (u - k0) * JW + 8 * h, sizeof bv);           \
+                S += __builtin_convertvector(bv * av[u] * s, v8l);            \
+            }                                                                 \
+            acc = round8_##SFX(t, __builtin_convertvector(S, v8d) * sinv,     \
+                               &badm);                                        \
+            if (P > 0 && ((kend - k0) % P == 0 || kend >= k1)) {              \
+                for (int l = 0; l < 8; l++)                                   \
+                    total[l] = add_total(m, total[l], acc[l]);                \
+                acc = (v8d){0};                                               \
+            }                                                                 \
+        }                                                                     \
+        for (int l = 0; l < 8; l++) {                                         \
+            res[8 * h + l] = P > 0 ? total[l] : acc[l];                       \
+            bad[8 * h + l] = badm[l] != 0;                                    \
         }                                                                     \
     }                                                                         \
+}                                                                             \
+                                                                              \
+static void tile_narrow_##SFX(const lp_fused *m, const tile_par *t,          \
+                              const double *av, const int32_t *ae,            \
+                              const float *bp, const int32_t *bep,            \
+                              int64_t k0, int64_t k1, const double *cin,      \
+                              double *res, int64_t *bad)                      \
+{                                                                             \
+    const int64_t g = m->group, P = t->P, F = t->F;                           \
+    v8d acc[2] = {{0}, {0}}, total[2] = {{0}, {0}};                           \
+    v8l badm[2] = {{0}, {0}};                                                 \
+    if (cin) {                                                                \
+        for (int h = 0; h < 2; h++) {                                         \
+            v8d c;                                                            \
+            memcpy(&c, cin + 8 * h, sizeof c);                                \
+            if (P > 0) total[h] = c; else acc[h] = c;                         \
+        }                                                                     \
+    }                                                                         \
+    const v16i lo = (v16i){0} + (int32_t)(F - 127);                           \
     for (int64_t kk = k0; kk < k1; kk += g) {                                 \
         int64_t kend = kk + g < k1 ? kk + g : k1;                             \
-        /* the accumulator term's exponent */                                 \
-        v8l abits = (v8l)acc;                                                 \
-        v8l aexp = ((abits >> 52) & 0x7ff) - 1023;                            \
-        v8l emn = (v8l){0} + (int64_t)m->acc_emin;                            \
-        v8l lo = aexp < emn;                                                  \
-        aexp = (emn & lo) | (aexp & ~lo);                                     \
-        v8l zero = (abits & 0x7fffffffffffffffLL) == 0;                       \
-        v8l E = (((v8l){0} + (int64_t)NO_TERM) & zero) | (aexp & ~zero);      \
-        for (int64_t t = kk; t < kend; t++) {                                 \
-            const int64_t *eb = bep + (t - k0) * JW;                          \
-            v8l pe;                                                           \
-            memcpy(&pe, eb, sizeof pe);                                       \
-            pe += (int64_t)ae[t];                                             \
-            v8l gt = pe > E;                                                  \
-            E = (pe & gt) | (E & ~gt);                                        \
+        v16i E = (v16i){0} + NO_TERM;                                         \
+        for (int64_t u = kk; u < kend; u++) {                                 \
+            v16i pe;                                                          \
+            memcpy(&pe, bep + (u - k0) * JW, sizeof pe);                      \
+            pe += ae[u];                                                      \
+            E = SEL(pe > E, pe, E);                                           \
         }                                                                     \
-        v8l c900 = (v8l){0} - 900;                                            \
-        v8l low = E < c900;                                                   \
-        E = (c900 & low) | (E & ~low);                                        \
-        v8d s = (v8d)((1023 + F - E) << 52);                                  \
-        v8d sinv = (v8d)((1023 - F + E) << 52);                               \
-        v8l S = __builtin_convertvector(acc * s, v8l);                        \
-        for (int64_t t = kk; t < kend; t++) {                                 \
-            const double *b = bp + (t - k0) * JW;                             \
-            v8d bv;                                                           \
-            memcpy(&bv, b, sizeof bv);                                        \
-            S += __builtin_convertvector(bv * av[t] * s, v8l);                \
+        /* the accumulator terms join E in double lanes */                   \
+        v8l E2[2];                                                            \
+        for (int h = 0; h < 2; h++) {                                         \
+            v8l ea = accexp_##SFX(t, acc[h]);                                 \
+            v8l ep;                                                           \
+            for (int l = 0; l < 8; l++)                                       \
+                ep[l] = E[8 * h + l];                                         \
+            E2[h] = SEL(ea > ep, ea, ep);                                     \
+            v8l l9 = (v8l){0} - 900;                                          \
+            E2[h] = SEL(E2[h] < l9, l9, E2[h]);                               \
+            for (int l = 0; l < 8; l++)                                       \
+                E[8 * h + l] = (int32_t)E2[h][l];                             \
         }                                                                     \
-        /* the exact sum, then one rounding to bits in the range */           \
-        v8d r = __builtin_convertvector(S, v8d) * sinv;                       \
-        v8l rb = (v8l)r;                                                      \
-        v8l re = ((rb >> 52) & 0x7ff) - 1023;                                 \
-        v8l L = re - (bits - 1);                                              \
-        v8l qm = (v8l){0} + qmin;                                             \
-        v8l sub = L < qm;                                                     \
-        L = (qm & sub) | (L & ~sub);                                          \
-        v8d sc = (v8d)((1023 - L) << 52);                                     \
-        v8d scb = (v8d)((1023 + L) << 52);                                    \
-        v8d y = r * sc;                                                       \
-        v8l ti = __builtin_convertvector(y, v8l);                             \
-        v8d fr = y - __builtin_convertvector(ti, v8d);                        \
-        v8l neg = y < 0;                                                      \
-        v8l sgn = (neg & -1) | (~neg & 1);                                    \
-        v8d half = (v8d){0} + 0.5;                                            \
-        v8d afr = (v8d)((v8l)fr & 0x7fffffffffffffffLL);                      \
-        v8l inc;                                                              \
-        switch (mode) {                                                       \
-        case LP_RNE:                                                          \
-            inc = (afr > half) | ((afr == half) & ((ti & 1) != 0));           \
-            break;                                                            \
-        case LP_RNA: inc = afr >= half; break;                                \
-        case LP_RU: inc = fr > 0; break;                                      \
-        case LP_RD: inc = fr < 0; break;                                      \
-        case LP_RO: inc = (afr > 0) & ((ti & 1) == 0); break;                 \
-        default: inc = (v8l){0}; break;                                       \
+        /* products: float lanes, the scale 2^(F - E) kept in float range    \
+         * (a lane below F - 127 has no non-zero product) */                 \
+        v16i Ef = SEL(E < lo, lo, E);                                         \
+        v16f s = (v16f)((127 + (int32_t)F - Ef) << 23);                       \
+        v16i S = (v16i){0};                                                   \
+        for (int64_t u = kk; u < kend; u++) {                                 \
+            v16f bv;                                                          \
+            memcpy(&bv, bp + (u - k0) * JW, sizeof bv);                       \
+            S += __builtin_convertvector(bv * (float)av[u] * s, v16i);        \
         }                                                                     \
-        ti += sgn & inc;                                                      \
-        r = __builtin_convertvector(ti, v8d) * scb;                           \
-        v8d ar = (v8d)((v8l)r & 0x7fffffffffffffffLL);                        \
-        badm |= ar >= ((v8d){0} + big);                                       \
-        /* +0 for an exactly zero sum (the vector sums start at +0) */        \
-        acc = r + 0.0;                                                        \
+        for (int h = 0; h < 2; h++) {                                         \
+            v8d sd = (v8d)((1023 + F - E2[h]) << 52);                         \
+            v8d sinv = (v8d)((1023 - F + E2[h]) << 52);                       \
+            v8l S0 = __builtin_convertvector(acc[h] * sd, v8l);               \
+            v8d Sd;                                                           \
+            for (int l = 0; l < 8; l++)                                       \
+                Sd[l] = (double)S[8 * h + l];                                 \
+            Sd += __builtin_convertvector(S0, v8d);                           \
+            acc[h] = round8_##SFX(t, Sd * sinv, &badm[h]);                    \
+        }                                                                     \
         if (P > 0 && ((kend - k0) % P == 0 || kend >= k1)) {                  \
-            for (int l = 0; l < JW; l++)                                      \
-                total[l] = add_total(m, total[l], acc[l]);                    \
-            acc = (v8d){0};                                                   \
+            for (int h = 0; h < 2; h++) {                                     \
+                for (int l = 0; l < 8; l++)                                   \
+                    total[h][l] = add_total(m, total[h][l], acc[h][l]);       \
+                acc[h] = (v8d){0};                                            \
+            }                                                                 \
         }                                                                     \
     }                                                                         \
-    for (int l = 0; l < JW; l++) {                                            \
-        res[l] = P > 0 ? total[l] : acc[l];                                   \
-        bad[l] = badm[l] != 0;                                                \
-    }                                                                         \
+    for (int h = 0; h < 2; h++)                                               \
+        for (int l = 0; l < 8; l++) {                                         \
+            res[8 * h + l] = P > 0 ? total[h][l] : acc[h][l];                 \
+            bad[8 * h + l] = badm[h][l] != 0;                                 \
+        }                                                                     \
 }
 
+/* The helpers take and return 64-byte vectors; they are always inlined,
+ * so no call crosses the ABI the warning is about. */
+#pragma GCC diagnostic ignored "-Wpsabi"
 #if defined(__GNUC__) && defined(__x86_64__)
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512dq,avx512vl")
-FUSED_TILE(tile_avx512)
+FUSED_KERNELS(avx512)
 #pragma GCC pop_options
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
-FUSED_TILE(tile_avx2)
+FUSED_KERNELS(avx2)
 #pragma GCC pop_options
 #endif
-FUSED_TILE(tile_base)
+FUSED_KERNELS(base)
 
-typedef void (*tile_fn)(const lp_fused *, const double *, const int32_t *,
-                        const double *, const int64_t *, int64_t, int64_t,
-                        const double *, double *, int64_t *);
+typedef void (*wide_fn)(const lp_fused *, const tile_par *, const double *,
+                        const int32_t *, const double *, const int32_t *,
+                        int64_t, int64_t, const double *, double *,
+                        int64_t *);
+typedef void (*narrow_fn)(const lp_fused *, const tile_par *, const double *,
+                          const int32_t *, const float *, const int32_t *,
+                          int64_t, int64_t, const double *, double *,
+                          int64_t *);
 
-static tile_fn tile_for(int isa)
+static void tiles_for(int isa, wide_fn *w, narrow_fn *n)
 {
+    *w = tile_wide_base;
+    *n = tile_narrow_base;
 #if defined(__GNUC__) && defined(__x86_64__)
     isa = lp_matmul_isa(isa);
-    if (isa == LP_ISA_AVX512)
-        return tile_avx512;
-    if (isa == LP_ISA_AVX2)
-        return tile_avx2;
+    if (isa == LP_ISA_AVX512) {
+        *w = tile_wide_avx512;
+        *n = tile_narrow_avx512;
+    } else if (isa == LP_ISA_AVX2) {
+        *w = tile_wide_avx2;
+        *n = tile_narrow_avx2;
+    }
 #endif
-    return tile_base;
 }
 
-/* Whether the vector path holds for m: truncated terms below 2^(F+2),
- * (group + 1) of them, summed exactly in 53 bits. */
-static int vector_ok(const lp_fused *m)
+static int bits_for(int64_t n)
 {
-    int gb = 0;
-    while (((int64_t)1 << gb) < (int64_t)m->group + 1)
-        gb++;
-    return m->align_bits + 2 + gb <= 53 && m->out_bits <= 52;
+    int b = 0;
+    while (((int64_t)1 << b) < n)
+        b++;
+    return b;
 }
 
 int lp_fused_gemm(const lp_fused *m, const double *a, const int32_t *ae,
                   const double *bt, const int32_t *bte, int64_t n, int64_t k,
                   int64_t k0, int64_t k1, const double *c,
                   const uint8_t *rowbad, const uint8_t *colbad, double *out,
-                  int64_t row0, int64_t row1, int isa, int scalar)
+                  int64_t row0, int64_t row1, int isa, int path)
 {
     if (m->group < 1 || k0 < 0 || k1 > k || k0 > k1)
         return -1;
     int64_t kn = k1 - k0;
-    int use_vec = !scalar && vector_ok(m) && kn > 0;
-    double *pb = malloc((size_t)(m->group > 0 ? m->group : 1) * sizeof *pb);
-    int32_t *peb = malloc((size_t)(m->group > 0 ? m->group : 1) * sizeof *peb);
+    /* truncated terms lie below 2^(F+2); group + 1 of them */
+    int sumbits = m->align_bits + 2 + bits_for((int64_t)m->group + 1);
+    int use_vec = path != LP_FUSED_SCALAR && sumbits <= 53 && kn > 0;
+    int narrow = use_vec && path == LP_FUSED_NARROW && sumbits <= 24;
+    int64_t g = m->group > 0 ? m->group : 1;
+    double *pb = malloc((size_t)g * sizeof *pb);
+    int32_t *peb = malloc((size_t)g * sizeof *peb);
     double *bp = NULL;
-    int64_t *bep = NULL;
+    float *bpf = NULL;
+    int32_t *bep = NULL;
     if (use_vec) {
-        bp = malloc((size_t)(kn * JW) * sizeof *bp);
+        if (narrow)
+            bpf = malloc((size_t)(kn * JW) * sizeof *bpf);
+        else
+            bp = malloc((size_t)(kn * JW) * sizeof *bp);
         bep = malloc((size_t)(kn * JW) * sizeof *bep);
     }
-    if (!pb || !peb || (use_vec && (!bp || !bep))) {
-        free(pb); free(peb); free(bp); free(bep);
+    if (!pb || !peb || (use_vec && (!(bp || bpf) || !bep))) {
+        free(pb); free(peb); free(bp); free(bpf); free(bep);
         return -2;
     }
-    tile_fn tile = tile_for(isa);
+    tile_par t;
+    t.F = m->align_bits;
+    t.bits = m->out_bits;
+    t.mode = m->out_rounding;
+    t.emin = m->acc_emin;
+    t.qmin = m->acc_emin - m->out_bits + 1;
+    t.P = m->promote_every;
+    t.big = pow2(m->acc_emax + 1);
+    wide_fn wide;
+    narrow_fn nar;
+    tiles_for(isa, &wide, &nar);
     int64_t j = 0;
     if (use_vec) {
         for (; j + JW <= n; j += JW) {
-            /* pack B's panel: k-major, JW columns */
-            for (int64_t t = 0; t < kn; t++)
+            /* B's panel, k-major, JW columns */
+            for (int64_t u = 0; u < kn; u++)
                 for (int l = 0; l < JW; l++) {
-                    bp[t * JW + l] = bt[(j + l) * k + k0 + t];
-                    bep[t * JW + l] = bte[(j + l) * k + k0 + t];
+                    double x = bt[(j + l) * k + k0 + u];
+                    if (narrow)
+                        bpf[u * JW + l] = (float)x;
+                    else
+                        bp[u * JW + l] = x;
+                    bep[u * JW + l] = bte[(j + l) * k + k0 + u];
                 }
             int anybad = 0;
             for (int l = 0; l < JW; l++)
@@ -385,9 +509,12 @@ int lp_fused_gemm(const lp_fused *m, const double *a, const int32_t *ae,
                 if (rowbad[i] || anybad) {
                     for (int l = 0; l < JW; l++)
                         bad[l] = 1;
+                } else if (narrow) {
+                    nar(m, &t, a + i * k, ae + i * k, bpf, bep, k0, k1, ci,
+                        res, bad);
                 } else {
-                    tile(m, a + i * k, ae + i * k, bp, bep,
-                         k0, k1, ci, res, bad);
+                    wide(m, &t, a + i * k, ae + i * k, bp, bep, k0, k1, ci,
+                         res, bad);
                 }
                 for (int l = 0; l < JW; l++) {
                     if (bad[l] || colbad[j + l] || rowbad[i])
@@ -407,6 +534,6 @@ int lp_fused_gemm(const lp_fused *m, const double *a, const int32_t *ae,
                                         bte + j * k, 1, k0, k1,
                                         c ? c[i * n + j] : 0.0, c != NULL, pb,
                                         peb);
-    free(pb); free(peb); free(bp); free(bep);
+    free(pb); free(peb); free(bp); free(bpf); free(bep);
     return 0;
 }

@@ -417,14 +417,19 @@ typedef struct lp_fused {
  * or NULL): the accumulator input (the first step's accumulator, or the
  * promoted total's start).  rowbad[i] / colbad[j]: 1 where the row of a /
  * column of b holds inf or NaN (those outputs take the scalar path).
- * isa: as lp_gemm_f32; scalar: 1 forces the scalar path (tests).  Results
- * are float32 / float16 values (NaN as any NaN).  Returns 0, -1 for bad
- * arguments, -2 when memory ran out. */
+ * isa: as lp_gemm_f32.  path: LP_FUSED_NARROW when every product is
+ * exact in float32 and scaled by 2^(F - E) stays in float32's normal range
+ * (the float lanes; taken only where the sums fit 24 bits), LP_FUSED_WIDE
+ * (double lanes), LP_FUSED_SCALAR (the scalar path only: tests); all give
+ * the same results.  Results are float32 / float16 values (NaN as any
+ * NaN).  Returns 0, -1 for bad arguments, -2 when memory ran out. */
+enum lp_fused_path { LP_FUSED_NARROW = 0, LP_FUSED_WIDE = 1,
+                     LP_FUSED_SCALAR = 2 };
 int lp_fused_gemm(const lp_fused *m, const double *a, const int32_t *ae,
                   const double *bt, const int32_t *bte, int64_t n, int64_t k,
                   int64_t k0, int64_t k1, const double *c,
                   const uint8_t *rowbad, const uint8_t *colbad, double *out,
-                  int64_t row0, int64_t row1, int isa, int scalar);
+                  int64_t row0, int64_t row1, int isa, int path);
 
 /* int32 c = a * b, wrapping modulo 2^32: a (m x k) and b (k x n) are int8,
  * or uint8 when *_unsigned. */

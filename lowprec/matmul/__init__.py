@@ -149,7 +149,7 @@ def _scaled_matmul(a, b, *, a_format=None, b_format=None, a_scale=1.0,
                    out_format=None, out_scale=None,
                    out_rounding="nearest_even", saturate=True, c=None,
                    isa=lib.LP_ISA_AUTO, plan=None, subblocks=None,
-                   fused_scalar=False):
+                   fused_path=None):
     """scaled_matmul with its internal choices as arguments (tests and
     benchmarks use them; every choice gives the same bits):
 
@@ -160,8 +160,9 @@ def _scaled_matmul(a, b, *, a_format=None, b_format=None, a_scale=1.0,
     it applies (else the next one that does), None: the cheapest.
     subblocks: the sliced plan's sub-blocks per block (1, 2, 4, ..., 32),
     None: the cheapest.
-    fused_scalar: FusedAccumulator models on the scalar path of
-    lp_fused_gemm only (its check of the vector path).
+    fused_path: FusedAccumulator models on one path of lp_fused_gemm,
+    lib.LP_FUSED_NARROW / LP_FUSED_WIDE / LP_FUSED_SCALAR (where it
+    applies, else the next), None: the fastest.
     """
     isa = _check_isa(isa)
     plan, subblocks = _check_plan(plan, subblocks)
@@ -183,7 +184,7 @@ def _scaled_matmul(a, b, *, a_format=None, b_format=None, a_scale=1.0,
         job = _Job(a2, b2, fa, fb, As, Bs, bk, nb, batch, out, isa)
         f32ok = _exact_in_f32(fa) and _exact_in_f32(fb)
         if fused is not None:
-            _run_fused(job, fused, cb, scalar=fused_scalar,
+            _run_fused(job, fused, cb, path=fused_path,
                        per_tensor=np.ndim(a_scale) == 0
                        and np.ndim(b_scale) == 0)
         elif isinstance(mode, Accumulator):

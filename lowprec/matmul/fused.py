@@ -245,10 +245,9 @@ def _values_and_exps(codes, fmt, emin):
         table = _decode(np.arange(1 << fmt.nbits).astype(fmt.code_dtype), fmt,
                         np.float64)
         etab = exps(table)
-        idx = codes.astype(np.intp) if codes.dtype.itemsize == 1 else \
-            codes.view(np.uint16 if codes.dtype.itemsize == 2 else
-                       codes.dtype)
-        return table[idx], etab[idx]
+        idx = codes.view(np.uint8 if codes.dtype.itemsize == 1 else
+                         np.uint16)
+        return np.take(table, idx), np.take(etab, idx)
     x = _decode(codes, fmt, np.float64)
     return x, exps(x)
 
@@ -290,12 +289,25 @@ def _resolved(model, K):
     return new._with(**private)
 
 
-def _run_fused(job, model, c=None, *, scalar=False, per_tensor=True):
+def _narrow(fa, fb, emin_a, emin_b, F):
+    """Whether the float lanes of lp_fused_gemm hold: every product exact
+    in float32 (bits and range) and 2^(F - E) a float32 for every E a
+    non-zero product can set."""
+    prec = (fa.mbits + 1) + (fb.mbits + 1)
+    lo = (fa.emin - fa.mbits) + (fb.emin - fb.mbits)
+    hi = fa.emax + fb.emax + 2
+    return prec <= 24 and lo >= -149 and hi <= 127 \
+        and emin_a + emin_b >= F - 126
+
+
+def _run_fused(job, model, c=None, *, per_tensor=True, path=None):
     """The fused rule over a checked _Job, writing job.out (float32 values;
     the caller makes the float16 result of float16 models).  c: None or
     the float64 accumulator input broadcast to job.out's shape (checked:
     unit scales).  per_tensor: the scales were scalars (cuBLASLt's
-    epilogue differs for row-wise scales)."""
+    epilogue differs for row-wise scales).  path: lp_fused_gemm's path
+    (None: the fastest that holds; a narrow request that does not hold
+    runs wide)."""
     model = _resolved(model, job.K)
     _check_formats(model, job.fa, job.fb)
     st = model._struct()
@@ -305,6 +317,12 @@ def _run_fused(job, model, c=None, *, scalar=False, per_tensor=True):
     bv, be = _values_and_exps(job.b, job.fb, emin_b)
     order = model._get("k_order")
     M, N, bk, nb = job.M, job.N, job.bk, job.nb
+    auto = lib.LP_FUSED_NARROW if _narrow(
+        job.fa, job.fb, emin_a, emin_b, model.align_bits) \
+        else lib.LP_FUSED_WIDE
+    if path is None or (path == lib.LP_FUSED_NARROW and
+                        auto == lib.LP_FUSED_WIDE):
+        path = auto
     rowwise = model._get("epilogue") == "cublaslt" and not per_tensor
     ab = list(job.items(av, bv))
     eab = list(job.items(ae, be))
@@ -348,9 +366,10 @@ def _run_fused(job, model, c=None, *, scalar=False, per_tensor=True):
 
             def kernel(r0, r1, k0=k0, k1=k1, pc=pc):
                 return lib.lp_fused_gemm(st, *ptrs, N, K, k0, k1, pc, prb,
-                                         pcb, pp, r0, r1, job.isa,
-                                         int(scalar))
+                                         pcb, pp, r0, r1, job.isa, path)
             err = _split_rows(kernel, M, M * N * (k1 - k0) * 4, align=1)
+            if err == -2:
+                raise MemoryError("lp_fused_gemm: out of memory")
             if err == -1:
                 raise AssertionError("lp_fused_gemm: bad arguments")
             p32 = p.astype(np.float32)      # exact: float32/16 values
