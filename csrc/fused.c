@@ -86,7 +86,8 @@ static double round_mag(unsigned __int128 mag, int q, int s, int bits,
     double r = ldexp((double)(uint64_t)y, q);
     if (r >= pow2(emax + 1))
         r = INFINITY;
-    return s ? -r : r;
+    /* a sum that rounds to zero is +0, as an exactly zero one */
+    return s && r != 0 ? -r : r;
 }
 
 /* Round a double v exactly representable (the sum of two format values)

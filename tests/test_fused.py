@@ -491,3 +491,15 @@ def test_hardware_doc_examples_run():
     assert runnable
     for code in runnable:
         exec(compile(code, "docs/hardware.md", "exec"), {})
+
+
+@pytest.mark.parametrize("path", PATHS, ids=PATH_IDS)
+def test_sum_rounding_to_zero_is_plus_zero(path):
+    """bfloat16 products far below float32's range round to zero: +0, as
+    an exactly zero sum (on every path)."""
+    a = lp.encode(np.full((2, 16), -2.0 ** -100, np.float32), "bfloat16")
+    b = lp.encode(np.full((16, 16), 2.0 ** -100, np.float32), "bfloat16")
+    r = _scaled_matmul(a, b, a_format="bfloat16", b_format="bfloat16",
+                       accumulate=h100.wgmma("bfloat16", "bfloat16"),
+                       fused_path=path)
+    assert (r.view(np.uint32) == 0).all()
