@@ -206,8 +206,8 @@ static double dot_scalar(const lp_fused *m, const double *av,
 
 /* Lanes: JW output columns per tile.  The "wide" tile keeps products and
  * sums in double / int64 lanes; the "narrow" one (products exact in
- * float32, truncated sums below 2^24) in float / int32 lanes, two to a
- * double lane's width.  Both end each step in the same double rounding
+ * float32, each of two partial sums of truncated products below 2^31) in
+ * float / int32 lanes, two to a double lane's width.  Both end each step in the same double rounding
  * stage. */
 enum { JW = 16 };
 
@@ -367,8 +367,17 @@ static void tile_narrow_##SFX(const lp_fused *m, const tile_par *t,          \
          * (a lane below F - 127 has no non-zero product) */                 \
         v16i Ef = SEL(E < lo, lo, E);                                         \
         v16f s = (v16f)((127 + (int32_t)F - Ef) << 23);                       \
-        v16i S = (v16i){0};                                                   \
-        for (int64_t u = kk; u < kend; u++) {                                 \
+        /* two int32 sums (even / odd k) of at most ceil(g/2) terms */       \
+        v16i S = (v16i){0}, S1 = (v16i){0};                                   \
+        int64_t u = kk;                                                       \
+        for (; u + 1 < kend; u += 2) {                                        \
+            v16f bv, bw;                                                      \
+            memcpy(&bv, bp + (u - k0) * JW, sizeof bv);                       \
+            memcpy(&bw, bp + (u + 1 - k0) * JW, sizeof bw);                   \
+            S += __builtin_convertvector(bv * (float)av[u] * s, v16i);        \
+            S1 += __builtin_convertvector(bw * (float)av[u + 1] * s, v16i);   \
+        }                                                                     \
+        if (u < kend) {                                                       \
             v16f bv;                                                          \
             memcpy(&bv, bp + (u - k0) * JW, sizeof bv);                       \
             S += __builtin_convertvector(bv * (float)av[u] * s, v16i);        \
@@ -379,7 +388,7 @@ static void tile_narrow_##SFX(const lp_fused *m, const tile_par *t,          \
             v8l S0 = __builtin_convertvector(acc[h] * sd, v8l);               \
             v8d Sd;                                                           \
             for (int l = 0; l < 8; l++)                                       \
-                Sd[l] = (double)S[8 * h + l];                                 \
+                Sd[l] = (double)S[8 * h + l] + (double)S1[8 * h + l];         \
             Sd += __builtin_convertvector(S0, v8d);                           \
             acc[h] = round8_##SFX(t, Sd * sinv, &badm[h]);                    \
         }                                                                     \
@@ -458,7 +467,10 @@ int lp_fused_gemm(const lp_fused *m, const double *a, const int32_t *ae,
     /* truncated terms lie below 2^(F+2); group + 1 of them */
     int sumbits = m->align_bits + 2 + bits_for((int64_t)m->group + 1);
     int use_vec = path != LP_FUSED_SCALAR && sumbits <= 53 && kn > 0;
-    int narrow = use_vec && path == LP_FUSED_NARROW && sumbits <= 24;
+    /* the float lanes: two int32 sums of ceil(group / 2) products each */
+    int narrow = use_vec && path == LP_FUSED_NARROW
+                 && m->align_bits + 2 + bits_for(((int64_t)m->group + 1) / 2)
+                    <= 31;
     int64_t g = m->group > 0 ? m->group : 1;
     double *pb = malloc((size_t)g * sizeof *pb);
     int32_t *peb = malloc((size_t)g * sizeof *peb);

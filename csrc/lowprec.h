@@ -419,7 +419,8 @@ typedef struct lp_fused {
  * column of b holds inf or NaN (those outputs take the scalar path).
  * isa: as lp_gemm_f32.  path: LP_FUSED_NARROW when every product is
  * exact in float32 and scaled by 2^(F - E) stays in float32's normal range
- * (the float lanes; taken only where the sums fit 24 bits), LP_FUSED_WIDE
+ * (the float lanes; taken where half a group's truncated products sum
+ * below 2^31), LP_FUSED_WIDE
  * (double lanes), LP_FUSED_SCALAR (the scalar path only: tests); all give
  * the same results.  Results are float32 / float16 values (NaN as any
  * NaN).  Returns 0, -1 for bad arguments, -2 when memory ran out. */
