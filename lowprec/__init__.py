@@ -6,6 +6,7 @@ subnormals, NaN and infinity as each format's specification says.  The
 kernels are C (csrc/, built with cffi) and Numba (lowprec.jit).
 """
 import os as _os
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from .formats import Format, FloatFormat, IntFormat, formats, get_format
 from .convert import encode, decode, quantize, pack, unpack
@@ -30,12 +31,17 @@ def get_library() -> str:
     return _os.path.join(_HERE, "liblowprec.so")
 
 
-def __getattr__(name):
-    # lowprec.jit needs Numba; import it on first use, not with lowprec.
-    if name == "jit":
-        import importlib
-        return importlib.import_module(".jit", __name__)
-    raise AttributeError(f"module 'lowprec' has no attribute {name!r}")
+if _TYPE_CHECKING:
+    from . import jit as jit
+else:
+    # Hidden from type checkers, which see lowprec.jit above and report
+    # any other unknown attribute.
+    def __getattr__(name):
+        # lowprec.jit needs Numba; import it on first use, not with lowprec.
+        if name == "jit":
+            import importlib
+            return importlib.import_module(".jit", __name__)
+        raise AttributeError(f"module 'lowprec' has no attribute {name!r}")
 
 
 __all__ = ["Format", "FloatFormat", "IntFormat", "formats", "get_format",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import TYPE_CHECKING, Any, Optional, Tuple, Union
 
 import ml_dtypes
 import numpy as np
@@ -22,6 +23,11 @@ from ._options import BFLOAT16, make_opts, raise_errors
 from ._threads import run_chunked
 from .formats import (BlockFormat, FloatFormat, IntFormat, RULES, get_format, recipes,
                       _recipe_of, _scale_kind)
+
+if TYPE_CHECKING:
+    from ._typing import (ArrayLike, BlockFormatLike, BlockShape, DTypeLike,
+                          FloatArray, FormatLike, IntLike, NDArray, Rounding,
+                          Seed)
 
 __all__ = ["BlockFormat", "BlockTensor", "quantize_blocks", "block_scales",
            "recipes", "RULES"]
@@ -35,8 +41,8 @@ _RULE_CODE = {"floor": lib.LP_BLOCK_FLOOR, "ceil": lib.LP_BLOCK_CEIL,
 def _as_block_format(fmt) -> BlockFormat:
     if isinstance(fmt, BlockFormat):
         return fmt
-    if isinstance(fmt, str) and _recipe_of(fmt) is not None:
-        return _recipe_of(fmt)
+    if isinstance(fmt, str) and (recipe := _recipe_of(fmt)) is not None:
+        return recipe
     el = get_format(fmt)      # an element format: MX defaults
     return BlockFormat(el, 32, "float8_e8m0fnu", "floor")
 
@@ -84,7 +90,16 @@ class BlockTensor:
     BlockFormat after overrides), axis (the blocked axis, or the tuple of
     the last two axes for 2-D blocks) and shape."""
 
-    def __init__(self, codes, scales, tensor_scale, fmt, axis):
+    codes: NDArray[Any]
+    scales: NDArray[Any]
+    tensor_scale: np.float32
+    format: BlockFormat
+    axis: Union[int, Tuple[int, ...]]
+    shape: Tuple[int, ...]
+
+    def __init__(self, codes: NDArray[Any], scales: NDArray[Any],
+                 tensor_scale: float, fmt: BlockFormat,
+                 axis: Union[int, Tuple[int, ...]]) -> None:
         self.codes = codes
         self.scales = scales
         self.tensor_scale = np.float32(tensor_scale)
@@ -92,7 +107,7 @@ class BlockTensor:
         self.axis = axis
         self.shape = codes.shape
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"BlockTensor(shape={self.shape}, format={self.format!r}, "
                 f"scales {self.scales.shape} {self.scales.dtype}, "
                 f"tensor_scale={float(self.tensor_scale)!r})")
@@ -117,7 +132,7 @@ class BlockTensor:
             s = np.take(s, np.arange(self.codes.shape[ax]), axis=ax)
         return s
 
-    def dequantize(self, dtype=np.float32):
+    def dequantize(self, dtype: DTypeLike = np.float32) -> FloatArray:
         """element * scale (* tensor_scale), the exact product rounded once
         to dtype (float32, float64, float16 or bfloat16); NaN for every
         element of a NaN / inf block."""
@@ -139,11 +154,12 @@ class BlockTensor:
                 v = v * float(self.tensor_scale)
         return _round_to_dtype(v, dtype)
 
-    def __array__(self, dtype=None, copy=None):
+    def __array__(self, dtype: Optional[DTypeLike] = None,
+                  copy: Optional[bool] = None) -> NDArray[Any]:
         v = self.dequantize(np.float32)
         return v if dtype is None else v.astype(dtype)
 
-    def pack(self) -> np.ndarray:
+    def pack(self) -> NDArray[np.uint8]:
         """The codes in the dense layout of lp.pack (sub-byte formats), or
         their bytes (8-bit formats), flattened in C order."""
         el = self.format.element
@@ -246,9 +262,13 @@ def _tensor_amax(a, in_type):
     return float("nan") if any(math.isnan(v) for v in out) else max(out)
 
 
-def quantize_blocks(x, fmt, *, block=None, axis=-1, scale_format=None,
-                    scale_rule=None, tensor_amax=None,
-                    rounding="nearest_even", seed=None) -> BlockTensor:
+def quantize_blocks(x: ArrayLike, fmt: Union[BlockFormatLike, FormatLike], *,
+                    block: Optional[BlockShape] = None, axis: IntLike = -1,
+                    scale_format: Optional[FormatLike] = None,
+                    scale_rule: Optional[str] = None,
+                    tensor_amax: Optional[float] = None,
+                    rounding: Rounding = "nearest_even",
+                    seed: Seed = None) -> BlockTensor:
     """Quantizes x in blocks (API.md section 8); fmt is a BlockFormat, a
     recipe name or an element format (then e8m0 / floor / 32), and the
     keyword arguments override its fields."""
@@ -269,6 +289,7 @@ def quantize_blocks(x, fmt, *, block=None, axis=-1, scale_format=None,
     el, sf = bf.element, bf.scale_format
     nd = a.ndim
     blk = bf.block
+    ax: int | tuple[int, ...]
     if isinstance(blk, tuple):
         if nd < len(blk):
             raise ValueError(f"block {blk!r} needs at least {len(blk)} "
@@ -350,7 +371,8 @@ def quantize_blocks(x, fmt, *, block=None, axis=-1, scale_format=None,
     return BlockTensor(codes, scales, ts[0] if two else 1.0, bf, out_axis)
 
 
-def block_scales(x, fmt, **kwargs):
+def block_scales(x: ArrayLike, fmt: Union[BlockFormatLike, FormatLike],
+                 **kwargs: Any) -> NDArray[Any]:
     """The scales of quantize_blocks(x, fmt, **kwargs) alone."""
     return quantize_blocks(x, fmt, **kwargs).scales
 

@@ -11,6 +11,7 @@ modules never import this one.
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING, Any, Optional
 
 import ml_dtypes
 import numpy as np
@@ -23,6 +24,11 @@ from ._options import (BFLOAT16, ROUNDING, ROUNDING_NAMES, as_float,
 from ._threads import num_threads, pool, run_chunked
 from ._validate import check_out, check_scale
 from .formats import Format, FloatFormat, IntFormat, get_format
+
+if TYPE_CHECKING:
+    from ._typing import (AnyFormatLike, ArrayLike, Backend, BoolLike,
+                          CodeArray, DTypeLike, FloatArray, FormatLike,
+                          IntLike, NDArray, Rounding, Seed)
 
 _IN_TYPES = {np.dtype(np.float64): lib.LP_F64,
              np.dtype(np.float32): lib.LP_F32,
@@ -61,7 +67,7 @@ def as_input(x):
                     "dtype")
 
 
-def check_backend(backend) -> str:
+def check_backend(backend: object) -> Backend:
     return val.check_choice(backend, "backend", BACKENDS)
 
 
@@ -118,9 +124,13 @@ def _encode_any(backend, fmt, a, in_type, opts, scale, codes, label_fmt):
 
 # -- public API ------------------------------------------------------------
 
-def encode(x, fmt, *, rounding="nearest_even", saturate=False,
-           subnormals=True, scale=None, zero_point=None, seed=None,
-           rbits=None, out=None, backend="auto"):
+def encode(x: ArrayLike, fmt: FormatLike, *,
+           rounding: Rounding = "nearest_even", saturate: BoolLike = False,
+           subnormals: BoolLike = True, scale: Optional[ArrayLike] = None,
+           zero_point: Optional[ArrayLike] = None, seed: Seed = None,
+           rbits: Optional[IntLike] = None,
+           out: Optional[NDArray[Any]] = None,
+           backend: Backend = "auto") -> CodeArray:
     """Rounds x (optionally divided by scale) once to fmt; returns codes.
 
     See API.md section 2 for the full contract: rounding modes, overflow
@@ -242,8 +252,11 @@ def as_codes(codes, fmt):
     return _native(c.astype(fmt.code_dtype, copy=False))
 
 
-def decode(codes, fmt, *, dtype=np.float32, scale=None, zero_point=None,
-           out=None, backend="auto"):
+def decode(codes: ArrayLike, fmt: FormatLike, *,
+           dtype: DTypeLike = np.float32, scale: Optional[ArrayLike] = None,
+           zero_point: Optional[ArrayLike] = None,
+           out: Optional[NDArray[Any]] = None,
+           backend: Backend = "auto") -> FloatArray:
     """Values of codes in dtype (float32, float64, float16 or bfloat16):
     each exact value (times scale) rounded once to dtype."""
     fmt = get_format(fmt)
@@ -322,9 +335,13 @@ def _decode_c(fmt, c, res, scale, zp):
 _BLOCK_ARGS = ("block", "axis", "scale_format", "scale_rule", "tensor_amax")
 
 
-def quantize(x, fmt, *, rounding="nearest_even", saturate=False,
-             subnormals=True, scale=None, zero_point=None, seed=None,
-             rbits=None, out=None, backend="auto", **block_args):
+def quantize(x: ArrayLike, fmt: AnyFormatLike, *,
+             rounding: Rounding = "nearest_even", saturate: BoolLike = False,
+             subnormals: BoolLike = True, scale: Optional[ArrayLike] = None,
+             zero_point: Optional[ArrayLike] = None, seed: Seed = None,
+             rbits: Optional[IntLike] = None,
+             out: Optional[NDArray[Any]] = None, backend: Backend = "auto",
+             **block_args: Any) -> FloatArray:
     """Fake quantization: decode(encode(x)) in x's dtype, in one pass for
     float32 and float64 inputs.
 
@@ -358,6 +375,7 @@ def quantize(x, fmt, *, rounding="nearest_even", saturate=False,
                         f"formats (such as 'mxfp4'), not of "
                         f"{getattr(get_format(fmt), 'name', None) or fmt!r}")
     fmt = get_format(fmt)
+    assert isinstance(fmt, Format)      # block formats returned above
     check_backend(backend)
     if _is_device_array(x):
         from . import _cuda          # on first use: see encode
@@ -431,7 +449,7 @@ def _nbits(fmt):
     return fmt.bits if isinstance(fmt, IntFormat) else fmt.nbits
 
 
-def pack(codes, fmt) -> np.ndarray:
+def pack(codes: ArrayLike, fmt: FormatLike) -> NDArray[np.uint8]:
     """Dense little-endian bit layout of sub-byte codes (flattened in C
     order): two fp4/int4 per byte, four fp6 in three bytes, the first code
     in the lowest bits.  The last byte is zero-padded."""
@@ -443,7 +461,7 @@ def pack(codes, fmt) -> np.ndarray:
     return blocks.pack_bits(as_codes(codes, fmt).view(np.uint8), nb)
 
 
-def unpack(packed, fmt, n: int) -> np.ndarray:
+def unpack(packed: ArrayLike, fmt: FormatLike, n: IntLike) -> CodeArray:
     """Inverse of pack: the first n codes (1-D, fmt.code_dtype)."""
     fmt = get_format(fmt)
     nb = _nbits(fmt)

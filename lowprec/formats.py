@@ -11,12 +11,18 @@ import dataclasses
 import functools
 import math
 from decimal import Decimal
-from typing import Optional
+from typing import (TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Union,
+                    overload)
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ._clib import ffi, lib
 from ._validate import check_bool, check_choice, check_int
+
+if TYPE_CHECKING:
+    from ._typing import (BlockShape, BoolLike, FormatLike, IntLike,
+                          RecipeName)
 
 _NANS = {"ieee": lib.LP_NANS_IEEE, "top": lib.LP_NANS_TOP,
          "negzero": lib.LP_NANS_NEGZERO, "none": lib.LP_NANS_NONE}
@@ -44,8 +50,10 @@ class Format:
     """Common interface of FloatFormat and IntFormat."""
 
     kind: str
+    name: Optional[str]
+    _st: Any
 
-    def _init_struct(self, **fields):
+    def _init_struct(self, **fields: Any) -> None:
         st = ffi.new("lp_format *")
         for key, value in fields.items():
             setattr(st, key, int(value))
@@ -55,7 +63,7 @@ class Format:
         object.__setattr__(self, "_st", st)
 
     @property
-    def struct(self):
+    def struct(self) -> Any:
         """The C ``lp_format *`` (cffi pointer) describing this format."""
         return self._st
 
@@ -64,7 +72,39 @@ class Format:
         return self._st.nbits
 
     @property
-    def code_dtype(self) -> np.dtype:
+    def code_dtype(self) -> np.dtype[Any]:
+        raise NotImplementedError
+
+    @property
+    def max(self) -> float:
+        """Largest finite value."""
+        raise NotImplementedError
+
+    @property
+    def min_normal(self) -> float:
+        """Smallest positive normal value (1 for integers)."""
+        raise NotImplementedError
+
+    @property
+    def min_subnormal(self) -> float:
+        """Smallest positive value (1 for integers)."""
+        raise NotImplementedError
+
+    @property
+    def eps(self) -> float:
+        """Gap between 1.0 and the next larger value (1 for integers)."""
+        raise NotImplementedError
+
+    def value(self, code: IntLike) -> float:
+        """Exact value of one code."""
+        raise NotImplementedError
+
+    def values(self) -> NDArray[np.float64]:
+        """All distinct finite values, float64, sorted."""
+        raise NotImplementedError
+
+    def describe(self, code: IntLike) -> str:
+        """Readable decomposition of one code."""
         raise NotImplementedError
 
     @property
@@ -83,7 +123,7 @@ class Format:
         return (_rebuild, (type(self), fields))
 
 
-def _check_name(name, cls):
+def _check_name(name: object, cls: str) -> None:
     if name is not None and not isinstance(name, str):
         raise TypeError(f"{cls} name must be None or a string, got "
                         f"{name!r} ({type(name).__name__})")
@@ -143,7 +183,7 @@ class FloatFormat(Format):
 
     kind = "float"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         # Every field checked in the ranges lp_format_init accepts (the
         # widths together: 2..32 bits, checked by the C function).
         _set = functools.partial(object.__setattr__, self)
@@ -170,7 +210,7 @@ class FloatFormat(Format):
 
     # -- derived properties (from the C struct) ---------------------------
     @property
-    def code_dtype(self) -> np.dtype:
+    def code_dtype(self) -> np.dtype[Any]:
         n = self.nbits
         return np.dtype(np.uint8 if n <= 8 else np.uint16 if n <= 16
                         else np.uint32)
@@ -229,11 +269,11 @@ class FloatFormat(Format):
         """Gap between 1.0 and the next larger value."""
         return math.ldexp(1.0, -self.mbits)
 
-    def value(self, code: int) -> float:
+    def value(self, code: IntLike) -> float:
         """Exact value of one code (float; NaN and +-inf for specials)."""
         return lib.lp_decode_one(self._st, int(code))
 
-    def values(self) -> np.ndarray:
+    def values(self) -> NDArray[np.float64]:
         """All distinct finite values, float64, sorted."""
         if self.nbits > 24:
             raise ValueError(f"{self.name or self!r} has 2^{self.nbits} codes;"
@@ -245,7 +285,7 @@ class FloatFormat(Format):
                       ffi.cast("void *", v.ctypes.data))
         return np.unique(v[np.isfinite(v)])
 
-    def describe(self, code: int) -> str:
+    def describe(self, code: IntLike) -> str:
         """Readable decomposition of one code."""
         code = check_int(code, "code")
         if not 0 <= code < (1 << self.nbits):
@@ -271,6 +311,7 @@ class FloatFormat(Format):
         else:
             cls = "normal"
         if cls in ("normal", "subnormal"):
+            assert self.bias is not None        # set by __post_init__
             e = (self.emin if cls == "subnormal" else field - self.bias)
             lead = "0" if cls == "subnormal" else "1"
             frac = format(mant, f"0{self.mbits}b") if self.mbits else ""
@@ -286,7 +327,7 @@ class FloatFormat(Format):
     def _label(self) -> str:
         return self.name or repr(self)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         if self.name:
             return f"FloatFormat({self.name!r})"
         args = [str(self.ebits), str(self.mbits), f"bias={self.bias}"]
@@ -316,7 +357,7 @@ class IntFormat(Format):
 
     kind = "int"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _set = functools.partial(object.__setattr__, self)
         _set("bits", check_int(self.bits, "IntFormat bits", 2, 16))
         for field in ("signed", "narrow"):
@@ -326,7 +367,7 @@ class IntFormat(Format):
                           is_signed=self.signed, narrow=self.narrow)
 
     @property
-    def code_dtype(self) -> np.dtype:
+    def code_dtype(self) -> np.dtype[Any]:
         if self.bits <= 8:
             return np.dtype(np.int8 if self.signed else np.uint8)
         return np.dtype(np.int16 if self.signed else np.uint16)
@@ -341,13 +382,13 @@ class IntFormat(Format):
 
     min_normal = min_subnormal = eps = property(lambda self: 1)
 
-    def value(self, code: int) -> float:
+    def value(self, code: IntLike) -> float:
         return float(code)
 
-    def values(self) -> np.ndarray:
+    def values(self) -> NDArray[np.float64]:
         return np.arange(self.min, self.max + 1, dtype=np.float64)
 
-    def describe(self, code: int) -> str:
+    def describe(self, code: IntLike) -> str:
         code = check_int(code, "code")
         if not self.min <= code <= self.max:
             raise ValueError(f"{code} is not a code of {self._label()} "
@@ -358,7 +399,7 @@ class IntFormat(Format):
     def _label(self) -> str:
         return self.name or repr(self)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         if self.name:
             return f"IntFormat({self.name!r})"
         args = [str(self.bits)]
@@ -372,7 +413,7 @@ class IntFormat(Format):
 # -- the registry: one line per built-in -----------------------------------
 # name, aliases, format (value semantics as ml_dtypes for the types it has).
 _F = FloatFormat
-_REGISTRY = [
+_REGISTRY: List[Tuple[str, Tuple[str, ...], Union[FloatFormat, IntFormat]]] = [
     ("float32", ("fp32",), _F(8, 23)),
     ("tfloat32", ("tf32",), _F(8, 10)),
     ("bfloat16", ("bf16",), _F(8, 7)),
@@ -404,20 +445,33 @@ _REGISTRY = [
     ("uint2", (), IntFormat(2, signed=False)),
 ]
 
-_FORMATS = {}
-_ALIASES = {}
+_FORMATS: Dict[str, Union[FloatFormat, IntFormat]] = {}
+_ALIASES: Dict[str, str] = {}
 for _name, _aliases, _fmt in _REGISTRY:
     _FORMATS[_name] = dataclasses.replace(_fmt, name=_name)
     for _alias in (_name,) + _aliases:
         _ALIASES[_alias] = _name
 
 
-def formats() -> dict:
+def formats() -> Dict[str, Union[FloatFormat, IntFormat]]:
     """Every built-in format by name."""
     return dict(_FORMATS)
 
 
-def get_format(spec) -> Format:
+@overload
+def get_format(spec: FloatFormat) -> FloatFormat: ...
+@overload
+def get_format(spec: IntFormat) -> IntFormat: ...
+@overload
+def get_format(spec: BlockFormat) -> BlockFormat: ...
+@overload
+def get_format(spec: RecipeName) -> BlockFormat: ...  # type: ignore[overload-overlap]
+@overload
+def get_format(spec: FormatLike) -> Format: ...
+
+
+def get_format(spec: Union[FormatLike, BlockFormat]
+               ) -> Union[Format, BlockFormat]:
     """A Format from a Format, a name or alias, or a NumPy / ml_dtypes
     dtype (``np.float16``, ``ml_dtypes.float8_e4m3fn``, ...)."""
     if isinstance(spec, (Format, BlockFormat)):
@@ -453,7 +507,7 @@ _E8M0_RULES = ("floor", "ceil", "rceil", "even")
 _F32_RULES = ("decode", "encode", "pow2")
 _FLOAT_SCALE_RULES = ("nvfp4",)
 RULES = _E8M0_RULES + _FLOAT_SCALE_RULES + _F32_RULES
-def _scale_kind(sf) -> str:
+def _scale_kind(sf: Format) -> str:
     """"e8m0", "float32" or "float" (an 8-bit float scale: nvfp4 rule)."""
     if sf.name == "float8_e8m0fnu":
         return "e8m0"
@@ -462,12 +516,12 @@ def _scale_kind(sf) -> str:
     return "float"
 
 
-def _rules_of(sf):
+def _rules_of(sf: Format) -> Tuple[str, ...]:
     return {"e8m0": _E8M0_RULES, "float32": _F32_RULES,
             "float": _FLOAT_SCALE_RULES}[_scale_kind(sf)]
 
 
-def _check_block(block):
+def _check_block(block: BlockShape) -> Union[int, Tuple[int, ...]]:
     if isinstance(block, tuple):
         if not 1 <= len(block) <= 2:
             raise ValueError(f"block must be an int or a tuple of 1 or 2 "
@@ -483,13 +537,22 @@ class BlockFormat:
     as e4m3 / ue5m3, or float32) and scale rule (see RULES; None: the scale
     format's first).  two_level: nvfp4's float32 tensor scale."""
     element: Format
-    block: object
+    block: Union[int, Tuple[int, ...]]
     scale_format: Format
-    scale_rule: str = None
+    scale_rule: str = None  # type: ignore[assignment]  # None: the first
     two_level: bool = False
-    name: str = None
+    name: Optional[str] = None
 
-    def __post_init__(self):
+    if TYPE_CHECKING:
+        # what the generated __init__ accepts (the fields hold the checked
+        # values: Format objects, the rule's name)
+        def __init__(self, element: FormatLike, block: BlockShape,
+                     scale_format: FormatLike,
+                     scale_rule: Optional[str] = None, *,
+                     two_level: BoolLike = False,
+                     name: Optional[str] = None) -> None: ...
+
+    def __post_init__(self) -> None:
         el = get_format(self.element)
         if el.name == "float8_e8m0fnu":
             raise ValueError("element must not be e8m0 (float8_e8m0fnu "
@@ -518,7 +581,7 @@ class BlockFormat:
         object.__setattr__(self, "two_level",
                            check_bool(self.two_level, "two_level"))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         parts = [f"element={self.element.name!r}", f"block={self.block!r}",
                  f"scale_format={self.scale_format.name!r}",
                  f"scale_rule={self.scale_rule!r}"]
@@ -529,7 +592,8 @@ class BlockFormat:
         return f"BlockFormat({', '.join(parts)})"
 
 
-def _recipe(name, element, block, scale, rule, two_level=False):
+def _recipe(name: str, element: str, block: BlockShape, scale: str,
+            rule: str, two_level: bool = False) -> Tuple[str, BlockFormat]:
     return name, BlockFormat(element, block, scale, rule,
                              two_level=two_level, name=name)
 
@@ -548,11 +612,11 @@ _RECIPES = dict([
 ])
 
 
-def recipes() -> dict:
+def recipes() -> Dict[str, BlockFormat]:
     """Every named block recipe by name."""
     return dict(_RECIPES)
 
 
-def _recipe_of(name):
+def _recipe_of(name: str) -> Optional[BlockFormat]:
     """The BlockFormat of a recipe name, or None."""
     return _RECIPES.get(name, _RECIPES.get(name.lower()))

@@ -48,6 +48,8 @@ into a format with neither zero nor NaN), the scalar encoder returns code 0
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
 import numba
 import numpy as np
 from numba.core.registry import CPUDispatcher
@@ -57,6 +59,9 @@ from . import _validate as val
 from ._numba_backend import k32
 from ._options import check_rounding
 from .formats import get_format
+
+if TYPE_CHECKING:
+    from ._typing import BoolLike, DTypeLike, FormatLike, IntLike, RealLike, Rounding
 
 __all__ = ["encoder", "quantizer", "decoder", "ERR_NAN", "ERR_NEGATIVE",
            "ERR_ZERO"]
@@ -178,8 +183,12 @@ def _like_overload(x, v):
 
 # -- factories -------------------------------------------------------------
 
-def encoder(fmt, rounding="nearest_even", saturate=False, subnormals=True,
-            scale=None, *, zero_point=None, rbits=None, with_flags=False):
+def encoder(fmt: FormatLike, rounding: Rounding = "nearest_even",
+            saturate: BoolLike = False, subnormals: BoolLike = True,
+            scale: Optional[RealLike] = None, *,
+            zero_point: Optional[IntLike] = None,
+            rbits: Optional[IntLike] = None,
+            with_flags: BoolLike = False) -> Callable[..., Any]:
     """A Numba scalar function x -> code of fmt (fmt.code_dtype), the bits
     of ``lp.encode(x, fmt, ...)``.  Stochastic rounding: (x, seed, index).
     with_flags: returns (code, err) (see the module docstring)."""
@@ -200,12 +209,12 @@ def encoder(fmt, rounding="nearest_even", saturate=False, subnormals=True,
                                mix(np.uint64(seed)), index)
             return ctype(code)
     elif with_flags:
-        def enc(x):
+        def enc(x):  # type: ignore[misc]  # arity by rounding mode
             code, err = scalar(F, O, K, use32, x, hs, s32, s64,
                                np.uint64(0), 0)
             return ctype(code), err
     else:
-        def enc(x):
+        def enc(x):  # type: ignore[misc]  # arity by rounding mode
             code, err = scalar(F, O, K, use32, x, hs, s32, s64,
                                np.uint64(0), 0)
             return ctype(code)
@@ -217,8 +226,12 @@ def encoder(fmt, rounding="nearest_even", saturate=False, subnormals=True,
                    _check_seed_index if sp.stochastic else None)
 
 
-def quantizer(fmt, rounding="nearest_even", saturate=False, subnormals=True,
-              scale=None, *, zero_point=None, rbits=None, with_flags=False):
+def quantizer(fmt: FormatLike, rounding: Rounding = "nearest_even",
+              saturate: BoolLike = False, subnormals: BoolLike = True,
+              scale: Optional[RealLike] = None, *,
+              zero_point: Optional[IntLike] = None,
+              rbits: Optional[IntLike] = None,
+              with_flags: BoolLike = False) -> Callable[..., Any]:
     """A Numba scalar function x -> decode(encode(x)) in x's type (float32
     for float32 inputs, else float64), the bits of ``lp.quantize``.
     Stochastic rounding: (x, seed, index).  with_flags: (value, err)."""
@@ -235,7 +248,7 @@ def quantizer(fmt, rounding="nearest_even", saturate=False, subnormals=True,
             return _like(x, value(F, code, zp, hs,
                                   _decode_scale(x, s32, s64))), err
     else:
-        def q(x):
+        def q(x):  # type: ignore[misc]  # arity by rounding mode
             code, err = scalar(F, O, K, use32, x, hs, s32, s64,
                                np.uint64(0), 0)
             return _like(x, value(F, code, zp, hs,
@@ -248,10 +261,10 @@ def quantizer(fmt, rounding="nearest_even", saturate=False, subnormals=True,
         def quant(x, seed, index):
             return inner(x, seed, index)[0]
     elif with_flags:
-        def quant(x):
+        def quant(x):  # type: ignore[misc]  # arity by rounding mode
             return inner(x)
     else:
-        def quant(x):
+        def quant(x):  # type: ignore[misc]  # arity by rounding mode
             return inner(x)[0]
     args = "x, seed, index" if sp.stochastic else "x"
     return _finish(quant, sp, "quantize", f"""{sp.name('quantize')}({args}):
@@ -260,7 +273,9 @@ def quantizer(fmt, rounding="nearest_even", saturate=False, subnormals=True,
                    _check_seed_index if sp.stochastic else None)
 
 
-def decoder(fmt, dtype=np.float32, scale=None, *, zero_point=None):
+def decoder(fmt: FormatLike, dtype: DTypeLike = np.float32,
+            scale: Optional[RealLike] = None, *,
+            zero_point: Optional[IntLike] = None) -> Callable[..., Any]:
     """A Numba scalar function code -> value in dtype (float32 or float64),
     the bits of ``lp.decode(codes, fmt, dtype=dtype, scale=scale,
     zero_point=zero_point)``: the exact value (minus zero_point), times

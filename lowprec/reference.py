@@ -32,9 +32,17 @@ Public functions
 Rule numbers in comments refer to the rounding rules in ``ref_encode``.
 """
 
+from __future__ import annotations
+
 import math
 import numbers
 from fractions import Fraction
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Union
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, DTypeLike, NDArray
+
+    from ._typing import Rounding
 
 __all__ = [
     "ROUNDING_MODES",
@@ -132,7 +140,7 @@ def _check_code(fmt, code):
     return code
 
 
-def ref_fields(fmt, code):
+def ref_fields(fmt: Any, code: int) -> Tuple[int, int, int]:
     """Split a float code into (sign, exponent field, mantissa field).
 
     Example: e4m3fn 0x7E = 0b0_1111_110 -> (0, 15, 6).
@@ -187,7 +195,7 @@ def _mag_value(fmt, mag):
     return Fraction((1 << fmt.mbits) + m) * Fraction(2) ** (e - fmt.bias - fmt.mbits)
 
 
-def ref_classify(fmt, code):
+def ref_classify(fmt: Any, code: int) -> str:
     """Class of a code: 'zero', 'subnormal', 'normal', 'inf' or 'nan'.
 
     Integer formats: 'zero' for 0, 'normal' otherwise.
@@ -205,7 +213,7 @@ def ref_classify(fmt, code):
     return "normal"
 
 
-def ref_decode(fmt, code):
+def ref_decode(fmt: Any, code: int) -> Union[Fraction, float]:
     """Exact value of one code.
 
     Returns a :class:`~fractions.Fraction` for every finite value except
@@ -240,7 +248,7 @@ def ref_decode(fmt, code):
     return -value if negative else value
 
 
-def ref_values(fmt):
+def ref_values(fmt: Any) -> List[Fraction]:
     """All finite values of a format, sorted ascending, distinct (±0 -> one 0).
 
     Limited to formats of at most 16 bits (float32 would need 4e9 values).
@@ -295,7 +303,7 @@ def _nan_code(fmt):
     return None
 
 
-def ref_limits(fmt):
+def ref_limits(fmt: Any) -> Dict[str, Any]:
     """Derived limits of a format, as a dict (exact Fractions, int codes).
 
     Float formats:
@@ -347,7 +355,7 @@ def ref_limits(fmt):
 # Stochastic-rounding generator: SplitMix64 finaliser, counter based
 # ---------------------------------------------------------------------------
 
-def ref_mix(z):
+def ref_mix(z: int) -> int:
     """SplitMix64 finaliser (mod 2^64)."""
     z &= _MASK64
     z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
@@ -355,7 +363,7 @@ def ref_mix(z):
     return z ^ (z >> 31)
 
 
-def ref_fmix32(x):
+def ref_fmix32(x: int) -> int:
     """MurmurHash3's 32-bit finaliser (mod 2^32)."""
     x &= 0xFFFFFFFF
     x ^= x >> 16
@@ -365,7 +373,7 @@ def ref_fmix32(x):
     return x ^ (x >> 16)
 
 
-def ref_hash32(key, index):
+def ref_hash32(key: int, index: int) -> int:
     """32 random bits for ``index`` (mod 2^64) under a 32-bit ``key``: a
     Weyl step over the low word, the high word mixed in, then fmix32."""
     index &= _MASK64
@@ -374,7 +382,7 @@ def ref_hash32(key, index):
     return ref_fmix32(x)
 
 
-def ref_random(seed, index):
+def ref_random(seed: int, index: int) -> int:
     """64-bit random integer for element ``index`` under ``seed``.
 
     With ``key = mix(seed)`` (SplitMix64 finaliser), the high word is
@@ -475,8 +483,10 @@ def _name_mode(rounding):
                          f"{sorted(set(ROUNDING_MODES))}") from None
 
 
-def ref_encode(fmt, x, rounding="nearest_even", saturate=False, subnormals=True,
-               zero_point=0, rand=None, rbits=64):
+def ref_encode(fmt: Any, x: Union[Fraction, int, float],
+               rounding: Rounding = "nearest_even", saturate: bool = False,
+               subnormals: bool = True, zero_point: int = 0,
+               rand: Optional[int] = None, rbits: int = 64) -> int:
     """Correctly rounded code of the exact value ``x`` in format ``fmt``.
 
     x          Fraction, int, or float (nan, ±inf, -0.0 allowed); floats are
@@ -657,8 +667,11 @@ def _code_dtype(fmt):
     return np.uint8 if nbits <= 8 else np.uint16 if nbits <= 16 else np.uint32
 
 
-def ref_encode_array(fmt, x, *, rounding="nearest_even", saturate=False,
-                     subnormals=True, zero_point=0, seed=None, rbits=64):
+def ref_encode_array(fmt: Any, x: ArrayLike, *,
+                     rounding: Rounding = "nearest_even",
+                     saturate: bool = False, subnormals: bool = True,
+                     zero_point: int = 0, seed: Optional[int] = None,
+                     rbits: int = 64) -> NDArray[Any]:
     """ref_encode applied to every element of an array (C order).
 
     Stochastic rounding uses ``rand = ref_random(seed, i)`` for flat
@@ -680,7 +693,8 @@ def ref_encode_array(fmt, x, *, rounding="nearest_even", saturate=False,
     return out.reshape(arr.shape)
 
 
-def ref_decode_array(fmt, codes, dtype="float64"):
+def ref_decode_array(fmt: Any, codes: ArrayLike,
+                     dtype: DTypeLike = "float64") -> NDArray[Any]:
     """ref_decode of every code, as a NumPy array of ``dtype``.
 
     Each exact value is rounded once to float64 (exact for every format of

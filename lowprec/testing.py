@@ -9,12 +9,18 @@ format as equal and prints mismatches with ``describe``.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._validate import code_range
 from .convert import decode
 from .formats import FloatFormat, IntFormat, get_format
+
+if TYPE_CHECKING:
+    from hypothesis.strategies import SearchStrategy
+
+    from ._typing import ArrayLike, BoolLike, DTypeLike, FormatLike, IntLike, NDArray
 
 __all__ = ["codes", "values", "boundary_floats", "assert_codes_equal",
            "is_nan_code"]
@@ -29,7 +35,7 @@ def _st():
     return strategies
 
 
-def codes(fmt, *, finite=False):
+def codes(fmt: FormatLike, *, finite: BoolLike = False) -> SearchStrategy[int]:
     """Codes of fmt as Python ints (every code, or only finite ones)."""
     st = _st()
     fmt = get_format(fmt)
@@ -41,7 +47,7 @@ def codes(fmt, *, finite=False):
     return s
 
 
-def values(fmt):
+def values(fmt: FormatLike) -> SearchStrategy[float]:
     """Finite values of fmt as Python floats (exact)."""
     fmt = get_format(fmt)
     return codes(fmt, finite=True).map(fmt.value)
@@ -57,8 +63,10 @@ def _next_up(fmt, v):
     return v + math.ldexp(1.0, e - fmt.mbits)
 
 
-def boundary_floats(fmt, dtype=np.float64, *, allow_nan=False,
-                    allow_infinity=True, signed=True):
+def boundary_floats(fmt: FormatLike, dtype: DTypeLike = np.float64, *,
+                    allow_nan: BoolLike = False,
+                    allow_infinity: BoolLike = True,
+                    signed: BoolLike = True) -> SearchStrategy[Any]:
     """Inputs in dtype at and around the rounding boundaries of fmt.
 
     Draws a finite value v of fmt (including max, so the overflow threshold
@@ -111,7 +119,7 @@ def _edges(fmt):
     return e
 
 
-def is_nan_code(codes, fmt) -> np.ndarray:
+def is_nan_code(codes: ArrayLike, fmt: FormatLike) -> NDArray[np.bool_]:
     """Boolean mask of the codes that are NaN in fmt (False for integers
     that are not codes of fmt at all)."""
     fmt = get_format(fmt)
@@ -126,7 +134,8 @@ def is_nan_code(codes, fmt) -> np.ndarray:
     return nan
 
 
-def assert_codes_equal(actual, desired, fmt, *, max_report=10):
+def assert_codes_equal(actual: ArrayLike, desired: ArrayLike,
+                       fmt: FormatLike, *, max_report: IntLike = 10) -> None:
     """Asserts that two code arrays of fmt are equal, every NaN code of the
     format counting as equal to every other; reports mismatches with
     fmt.describe.  Integers that are not codes of fmt (outside its range)

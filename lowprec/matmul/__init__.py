@@ -35,6 +35,8 @@ plan, and splits output rows over the thread pool of lowprec._threads.  The pack
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Optional, Union
+
 import numpy as np
 
 from .._clib import lib
@@ -53,12 +55,24 @@ from .integer import int_matmul, requantize
 from ._args import ACCUMULATE_MODES  # noqa: F401,E402
 from .accumulator import _accumulator  # noqa: F401,E402
 
+if TYPE_CHECKING:
+    from .._typing import (AccumulateRule, ArrayLike, BlockShape, BoolLike,
+                           FormatLike, NDArray, Rounding)
+
 __all__ = ["scaled_matmul", "Accumulator", "int_matmul", "requantize"]
 
 
-def scaled_matmul(a, b, *, a_format=None, b_format=None, a_scale=1.0,
-                  b_scale=1.0, block=None, accumulate="fp32", out_format=None,
-                  out_scale=None, out_rounding="nearest_even", saturate=True):
+def scaled_matmul(a: Union[ArrayLike, BlockTensor],
+                  b: Union[ArrayLike, BlockTensor], *,
+                  a_format: Optional[FormatLike] = None,
+                  b_format: Optional[FormatLike] = None,
+                  a_scale: ArrayLike = 1.0, b_scale: ArrayLike = 1.0,
+                  block: Optional[BlockShape] = None,
+                  accumulate: AccumulateRule = "fp32",
+                  out_format: Optional[FormatLike] = None,
+                  out_scale: Optional[ArrayLike] = None,
+                  out_rounding: Rounding = "nearest_even",
+                  saturate: BoolLike = True) -> NDArray[Any]:
     """Scaled matrix product of low-precision code arrays.
 
     a (..., M, K) and b (..., K, N) are codes of a_format / b_format

@@ -9,11 +9,15 @@ picklable: the same Accumulator gives the same bits every call.
 from __future__ import annotations
 
 import secrets
+from typing import TYPE_CHECKING, Any, Optional
 
 from .. import _validate as v
 from .._clib import lib
 from .._options import check_rounding, make_opts
 from ..formats import FloatFormat, get_format
+
+if TYPE_CHECKING:
+    from .._typing import BoolLike, FormatLike, IntLike, Rounding, Seed
 
 __all__ = ["Accumulator"]
 
@@ -44,9 +48,17 @@ class Accumulator:
 
     __slots__ = ("format", "rounding", "saturate", "subnormals", "seed",
                  "rbits")
+    format: FloatFormat
+    rounding: Rounding
+    saturate: bool
+    subnormals: bool
+    seed: int
+    rbits: int
 
-    def __init__(self, format, rounding="nearest_even", *, saturate=False,
-                 subnormals=True, seed=None, rbits=None):
+    def __init__(self, format: FormatLike,
+                 rounding: Rounding = "nearest_even", *,
+                 saturate: BoolLike = False, subnormals: BoolLike = True,
+                 seed: Seed = None, rbits: Optional[IntLike] = None) -> None:
         try:
             fmt = get_format(format)
         except (TypeError, ValueError) as exc:
@@ -69,7 +81,7 @@ class Accumulator:
         object.__setattr__(self, "seed", seed)
         object.__setattr__(self, "rbits", rbits)
 
-    def __setattr__(self, key, value):
+    def __setattr__(self, key: str, value: Any) -> None:
         raise AttributeError("Accumulator is immutable")
 
     def __reduce__(self):
@@ -80,13 +92,13 @@ class Accumulator:
         return (self.format, check_rounding(self.rounding), self.saturate,
                 self.subnormals, self.seed, self.rbits)
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return isinstance(other, Accumulator) and self._key() == other._key()
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash(self._key())
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         extra = ""
         if self.saturate:
             extra += ", saturate=True"

@@ -7,6 +7,8 @@ SaturatingRoundingDoublingHighMul and RoundingDivideByPOT.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Optional
+
 import numpy as np
 
 from .._clib import lib
@@ -15,10 +17,13 @@ from ._args import (_INT32_MAX, _INT32_MIN, _check_isa, _int_array,
                     _requantize_shapes, _squeeze)
 from ._kernels import _ptr, _split_rows
 
+if TYPE_CHECKING:
+    from .._typing import ArrayLike, FormatLike, NDArray
+
 __all__ = ["int_matmul", "requantize"]
 
 
-def int_matmul(a, b) -> np.ndarray:
+def int_matmul(a: ArrayLike, b: ArrayLike) -> NDArray[np.int32]:
     """Exact integer matrix product as int32, wrapping modulo 2^32.
 
     a (..., M, K) and b (..., K, N): int8 or uint8 arrays (int4 / int2
@@ -84,7 +89,10 @@ def rounding_divide_by_pot(x, exponent):
     return (x >> exponent) + (remainder > threshold)
 
 
-def requantize(acc, multiplier, shift, *, zero_point=0, out_format="int8"):
+def requantize(acc: ArrayLike, multiplier: ArrayLike, shift: ArrayLike, *,
+               zero_point: ArrayLike = 0,
+               out_format: Optional[FormatLike] = "int8"
+               ) -> NDArray[np.integer[Any]]:
     """gemmlowp / TFLite fixed-point requantization of int32 accumulators.
 
     out = clamp(RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(
