@@ -6,7 +6,7 @@ subnormals, NaN and infinity as each format's specification says.  The
 kernels are C (csrc/, built with cffi) and Numba (lowprec.jit).
 """
 import os as _os
-from typing import TYPE_CHECKING as _TYPE_CHECKING
+import typing as _t
 
 from .formats import Format, FloatFormat, IntFormat, formats, get_format
 from .convert import encode, decode, quantize, pack, unpack
@@ -31,7 +31,7 @@ def get_library() -> str:
     return _os.path.join(_HERE, "liblowprec.so")
 
 
-if _TYPE_CHECKING:
+if _t.TYPE_CHECKING:
     from . import jit as jit
 else:
     # Hidden from type checkers, which see lowprec.jit above and report
