@@ -47,7 +47,20 @@ _LAYOUTS = {lib.LP_LAYOUT_INT: "int", lib.LP_LAYOUT_FLOAT: "float",
 
 
 class Format:
-    """Common interface of FloatFormat and IntFormat."""
+    """Common interface of FloatFormat and IntFormat.
+
+    Every format has ``name``, ``kind`` ("float" or "int"), ``nbits``,
+    ``max``, ``min_normal``, ``min_subnormal``, ``eps``, ``code_dtype``,
+    ``values()``, ``value(code)`` and ``describe(code)``.  Formats are
+    immutable, hashable and picklable; two formats with the same fields
+    are equal whatever their names.
+
+    Examples
+    --------
+    >>> import lowprec as lp
+    >>> isinstance(lp.get_format("int8"), lp.Format)
+    True
+    """
 
     kind: str
     name: Optional[str]
@@ -169,6 +182,46 @@ class FloatFormat(Format):
     ``negzero``, ``subnormals`` and ``signed`` are bools (``True`` /
     ``False`` or NumPy bools, not 0 / 1).  The wrong kind raises
     TypeError, a value out of range ValueError.
+
+    Parameters
+    ----------
+    ebits
+        Exponent field width, 1..8.
+    mbits
+        Mantissa field width, 0..23.
+    bias
+        Exponent bias, -126..254 (None: 2^(ebits - 1) - 1).
+    infs
+        Whether the format has infinities.
+    nans
+        Where the NaN codes are: "ieee", "top", "negzero" or "none".
+    negzero
+        Whether -0 has its own code.
+    subnormals
+        Whether exponent field 0 holds subnormals (False: no zero).
+    signed
+        Whether there is a sign bit.
+    name
+        A label for repr and messages (not compared).
+
+    Raises
+    ------
+    TypeError
+        A field of the wrong kind.
+    ValueError
+        A field out of range, or a combination without a valid layout.
+
+    Examples
+    --------
+    >>> import lowprec as lp
+    >>> p3109 = lp.FloatFormat(4, 3, bias=8, infs=True, nans="negzero",
+    ...                        negzero=False)
+    >>> p3109
+    FloatFormat(4, 3, bias=8, nans='negzero', negzero=False)
+    >>> p3109.max
+    224.0
+    >>> lp.FloatFormat(4, 3, infs=False, nans="top") == lp.get_format("e4m3")
+    True
     """
 
     ebits: int
@@ -270,11 +323,30 @@ class FloatFormat(Format):
         return math.ldexp(1.0, -self.mbits)
 
     def value(self, code: IntLike) -> float:
-        """Exact value of one code (float; NaN and +-inf for specials)."""
+        """Exact value of one code (float; NaN and +-inf for specials).
+
+        Examples
+        --------
+        >>> import lowprec as lp
+        >>> lp.get_format("e4m3").value(0x7E)
+        448.0
+        """
         return lib.lp_decode_one(self._st, int(code))
 
     def values(self) -> NDArray[np.float64]:
-        """All distinct finite values, float64, sorted."""
+        """All distinct finite values, float64, sorted.
+
+        Raises
+        ------
+        ValueError
+            For formats of more than 24 bits (float32).
+
+        Examples
+        --------
+        >>> import lowprec as lp
+        >>> lp.get_format("fp4").values()[-5:]
+        array([1.5, 2. , 3. , 4. , 6. ])
+        """
         if self.nbits > 24:
             raise ValueError(f"{self.name or self!r} has 2^{self.nbits} codes;"
                              " values() is limited to formats of <= 24 bits")
@@ -286,7 +358,22 @@ class FloatFormat(Format):
         return np.unique(v[np.isfinite(v)])
 
     def describe(self, code: IntLike) -> str:
-        """Readable decomposition of one code."""
+        """Readable decomposition of one code: bit fields, class and the
+        exact value.
+
+        Raises
+        ------
+        TypeError
+            code not an integer.
+        ValueError
+            code not a code of the format.
+
+        Examples
+        --------
+        >>> import lowprec as lp
+        >>> print(lp.get_format("e4m3").describe(0x7E))
+        float8_e4m3fn 0x7e = 0b0_1111_110: sign +, exponent field 15, mantissa field 6, normal = +1.110b x 2^8, value 448
+        """
         code = check_int(code, "code")
         if not 0 <= code < (1 << self.nbits):
             raise ValueError(f"{code:#x} is not a code of {self._label()} "
@@ -348,7 +435,35 @@ class IntFormat(Format):
     sign-extended for signed formats.  ``narrow=True`` drops the most
     negative value (int8: [-127, 127]).  ``bits`` is an integer in
     2..16 (not a float or str), ``signed`` and ``narrow`` are bools
-    (TypeError for the wrong kind, ValueError out of range)."""
+    (TypeError for the wrong kind, ValueError out of range).
+
+    Parameters
+    ----------
+    bits
+        Width, 2..16.
+    signed
+        Two's complement (True) or unsigned.
+    narrow
+        Drop the most negative value (signed formats).
+    name
+        A label for repr and messages (not compared).
+
+    Raises
+    ------
+    TypeError
+        A field of the wrong kind.
+    ValueError
+        bits out of range.
+
+    Examples
+    --------
+    >>> import lowprec as lp
+    >>> f = lp.IntFormat(4, narrow=True)
+    >>> f.min, f.max, f.code_dtype
+    (-7, 7, dtype('int8'))
+    >>> print(f.describe(-7))
+    IntFormat(4, narrow=True) -7 = 0b1001: integer, value -7
+    """
 
     bits: int
     signed: bool = True
@@ -454,7 +569,16 @@ for _name, _aliases, _fmt in _REGISTRY:
 
 
 def formats() -> Dict[str, Union[FloatFormat, IntFormat]]:
-    """Every built-in format by name."""
+    """Every built-in format by name (aliases are not keys).
+
+    Examples
+    --------
+    >>> import lowprec as lp
+    >>> lp.formats()["bfloat16"]
+    FloatFormat('bfloat16')
+    >>> "float8_e4m3fn" in lp.formats()
+    True
+    """
     return dict(_FORMATS)
 
 
@@ -473,7 +597,40 @@ def get_format(spec: FormatLike) -> Format: ...
 def get_format(spec: Union[FormatLike, BlockFormat]
                ) -> Union[Format, BlockFormat]:
     """A Format from a Format, a name or alias, or a NumPy / ml_dtypes
-    dtype (``np.float16``, ``ml_dtypes.float8_e4m3fn``, ...)."""
+    dtype (``np.float16``, ``ml_dtypes.float8_e4m3fn``, ...).
+
+    Block recipe names ("mxfp4", "nvfp4", ...) give their BlockFormat.
+    Names are matched as given, then in lower case.
+
+    Parameters
+    ----------
+    spec
+        A Format or BlockFormat (returned as it is), a name or alias, or
+        a dtype or scalar type.
+
+    Returns
+    -------
+    Format or BlockFormat
+        The format.
+
+    Raises
+    ------
+    TypeError
+        spec None or of another kind.
+    ValueError
+        An unknown name (the message lists the known ones), or a dtype
+        without a lowprec format.
+
+    Examples
+    --------
+    >>> import numpy as np, ml_dtypes, lowprec as lp
+    >>> lp.get_format("e4m3")
+    FloatFormat('float8_e4m3fn')
+    >>> lp.get_format(ml_dtypes.float8_e5m2), lp.get_format(np.float16)
+    (FloatFormat('float8_e5m2'), FloatFormat('float16'))
+    >>> lp.get_format("mxfp4").block
+    32
+    """
     if isinstance(spec, (Format, BlockFormat)):
         return spec
     if spec is None:        # np.dtype(None) would be float64
@@ -535,7 +692,43 @@ class BlockFormat:
     """A block-scaled format: element format, block size (int along an axis
     or a tuple over the last axes), scale format (e8m0, an 8-bit float such
     as e4m3 / ue5m3, or float32) and scale rule (see RULES; None: the scale
-    format's first).  two_level: nvfp4's float32 tensor scale."""
+    format's first).  two_level: nvfp4's float32 tensor scale.
+
+    Parameters
+    ----------
+    element
+        Element format of at most 8 bits (not e8m0).
+    block
+        Block size: an int (along one axis) or a tuple of one or two ints
+        over the last axes.
+    scale_format
+        e8m0, float32 or a float format of at most 8 bits.
+    scale_rule
+        e8m0: "floor", "ceil", "rceil", "even"; float32: "decode",
+        "encode", "pow2"; 8-bit floats: "nvfp4".
+    two_level
+        A float32 tensor scale above the block scales (nvfp4).
+    name
+        A label for repr.
+
+    Raises
+    ------
+    TypeError
+        A block or two_level of the wrong kind, an element or scale format
+        that is not a format.
+    ValueError
+        A block < 1, an element format that is e8m0 or wider than 8 bits,
+        a scale format or rule outside those above.
+
+    Examples
+    --------
+    >>> import lowprec as lp
+    >>> bf = lp.BlockFormat("e2m1", 32, "e8m0", "floor")
+    >>> bf.element, bf.scale_format
+    (FloatFormat('float4_e2m1fn'), FloatFormat('float8_e8m0fnu'))
+    >>> lp.BlockFormat("e4m3", (128, 128), "float32").scale_rule
+    'decode'
+    """
     element: Format
     block: Union[int, Tuple[int, ...]]
     scale_format: Format
