@@ -19,7 +19,17 @@ _HERE = _os.path.dirname(_os.path.abspath(__file__))
 
 
 def get_include() -> str:
-    """Directory holding the public C header lowprec.h."""
+    """Directory holding the public C header lowprec.h.
+
+    The installed package's ``include`` directory, or csrc/ in a source
+    checkout.
+
+    Examples
+    --------
+    >>> import os, lowprec as lp
+    >>> os.path.exists(os.path.join(lp.get_include(), "lowprec.h"))
+    True
+    """
     installed = _os.path.join(_HERE, "include")
     if _os.path.exists(_os.path.join(installed, "lowprec.h")):
         return installed
@@ -27,7 +37,17 @@ def get_include() -> str:
 
 
 def get_library() -> str:
-    """Path of liblowprec.so, the shared library of the C kernels."""
+    """Path of liblowprec.so, the shared library of the C kernels.
+
+    Link a C program against it (``-L$(dirname PATH) -llowprec``) to call
+    the same kernels; docs/c_api.md shows how.
+
+    Examples
+    --------
+    >>> import lowprec as lp
+    >>> lp.get_library().endswith("liblowprec.so")
+    True
+    """
     return _os.path.join(_HERE, "liblowprec.so")
 
 

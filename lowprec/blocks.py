@@ -88,7 +88,20 @@ class BlockTensor:
     / ue5m3 or float32, the blocked axes divided by the block rounded up),
     tensor_scale (float32; 1 without a second level), format (the
     BlockFormat after overrides), axis (the blocked axis, or the tuple of
-    the last two axes for 2-D blocks) and shape."""
+    the last two axes for 2-D blocks) and shape.
+
+    ``np.asarray(bt)`` is ``bt.dequantize()``; ``bt.scales`` can be passed
+    to `scaled_matmul` as a_scale / b_scale unchanged, or ``bt`` itself as
+    an operand.
+
+    Examples
+    --------
+    >>> import numpy as np, lowprec as lp
+    >>> bt = lp.quantize_blocks(np.float32([[0.5, -1.0, 3.0, 10.0]]),
+    ...                         "mxfp4", block=4)
+    >>> bt.shape, bt.scales.shape, bt.axis
+    ((1, 4), (1, 1), 1)
+    """
 
     codes: NDArray[Any]
     scales: NDArray[Any]
@@ -135,7 +148,21 @@ class BlockTensor:
     def dequantize(self, dtype: DTypeLike = np.float32) -> FloatArray:
         """element * scale (* tensor_scale), the exact product rounded once
         to dtype (float32, float64, float16 or bfloat16); NaN for every
-        element of a NaN / inf block."""
+        element of a NaN / inf block.
+
+        Raises
+        ------
+        TypeError
+            A dtype other than the four.
+
+        Examples
+        --------
+        >>> import numpy as np, lowprec as lp
+        >>> bt = lp.quantize_blocks(np.float32([[0.5, -1.0, 3.0, 10.0]]),
+        ...                         "mxfp4", block=4)
+        >>> bt.dequantize()
+        array([[ 0., -1.,  3.,  8.]], dtype=float32)
+        """
         dtype = np.dtype(dtype)
         if dtype not in _OUT_DTYPES:
             raise TypeError(f"dequantize produces float32, float64, float16 "
@@ -161,7 +188,16 @@ class BlockTensor:
 
     def pack(self) -> NDArray[np.uint8]:
         """The codes in the dense layout of lp.pack (sub-byte formats), or
-        their bytes (8-bit formats), flattened in C order."""
+        their bytes (8-bit formats), flattened in C order.
+
+        Examples
+        --------
+        >>> import numpy as np, lowprec as lp
+        >>> bt = lp.quantize_blocks(np.float32([[0.5, -1.0, 3.0, 10.0]]),
+        ...                         "mxfp4", block=4)
+        >>> bt.pack()
+        array([144,  99], dtype=uint8)
+        """
         el = self.format.element
         nb = el.bits if isinstance(el, IntFormat) else el.nbits
         raw = np.ascontiguousarray(self.codes).view(np.uint8).reshape(-1)
@@ -271,7 +307,58 @@ def quantize_blocks(x: ArrayLike, fmt: Union[BlockFormatLike, FormatLike], *,
                     seed: Seed = None) -> BlockTensor:
     """Quantizes x in blocks (API.md section 8); fmt is a BlockFormat, a
     recipe name or an element format (then e8m0 / floor / 32), and the
-    keyword arguments override its fields."""
+    keyword arguments override its fields.
+
+    Each block's scale comes from its amax (max |x|, exact) by the scale
+    rule; each element is rounded once to the element format and
+    saturates to ±max.  A block holding a NaN or an infinity gets the NaN
+    scale and zero codes.  docs/blocks.md has every rule.
+
+    Parameters
+    ----------
+    x
+        Values (dtypes as `encode`).
+    fmt
+        A BlockFormat, a recipe name ("mxfp4", "nvfp4", "fp8_1x128", ...)
+        or an element format.
+    block
+        Block size: an int along ``axis``, or a tuple over the last axes.
+    axis
+        The blocked axis (int blocks).
+    scale_format
+        Override of the scale format.
+    scale_rule
+        Override of the scale rule.
+    tensor_amax
+        nvfp4: the tensor amax to use instead of max |x| (finite, >= 0).
+    rounding
+        Rounding of the elements (as `encode`).
+    seed
+        Stochastic rounding's seed (keyed on x's flat index).
+
+    Returns
+    -------
+    BlockTensor
+        Codes, scales and the tensor scale.
+
+    Raises
+    ------
+    TypeError
+        An argument of the wrong kind, x of another dtype.
+    ValueError
+        block < 1, an axis out of range, a rule the scale format does not
+        have, an e8m0 element format, a bad tensor_amax.
+
+    Examples
+    --------
+    >>> import numpy as np, lowprec as lp
+    >>> x = np.float32([[0.5, -1.0, 3.0, 10.0]])
+    >>> bt = lp.quantize_blocks(x, "mxfp4", block=4)  # scale 2^(3 - 2)
+    >>> bt.scales.astype(np.float32)
+    array([[2.]], dtype=float32)
+    >>> bt.dequantize()
+    array([[ 0., -1.,  3.,  8.]], dtype=float32)
+    """
     bf = _as_block_format(fmt)
     if block is not None or scale_format is not None \
             or scale_rule is not None:
@@ -373,7 +460,30 @@ def quantize_blocks(x: ArrayLike, fmt: Union[BlockFormatLike, FormatLike], *,
 
 def block_scales(x: ArrayLike, fmt: Union[BlockFormatLike, FormatLike],
                  **kwargs: Any) -> NDArray[Any]:
-    """The scales of quantize_blocks(x, fmt, **kwargs) alone."""
+    """The scales of quantize_blocks(x, fmt, **kwargs) alone.
+
+    Parameters
+    ----------
+    x, fmt, **kwargs
+        As `quantize_blocks`.
+
+    Returns
+    -------
+    ndarray
+        ml_dtypes e8m0 / e4m3 / ue5m3 scales, or float32.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As `quantize_blocks`.
+
+    Examples
+    --------
+    >>> import numpy as np, lowprec as lp
+    >>> x = np.float32([[0.5, -1.0, 3.0, 10.0]])
+    >>> lp.block_scales(x, "mxfp4", block=2).astype(np.float32)
+    array([[0.25, 2.  ]], dtype=float32)
+    """
     return quantize_blocks(x, fmt, **kwargs).scales
 
 

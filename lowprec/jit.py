@@ -191,7 +191,37 @@ def encoder(fmt: FormatLike, rounding: Rounding = "nearest_even",
             with_flags: BoolLike = False) -> Callable[..., Any]:
     """A Numba scalar function x -> code of fmt (fmt.code_dtype), the bits
     of ``lp.encode(x, fmt, ...)``.  Stochastic rounding: (x, seed, index).
-    with_flags: returns (code, err) (see the module docstring)."""
+    with_flags: returns (code, err) (see the module docstring).
+
+    Parameters
+    ----------
+    fmt, rounding, saturate, subnormals, zero_point, rbits
+        As `lowprec.encode` (compile-time constants of the function).
+    scale
+        A scalar scale (finite, > 0): the function rounds x / scale.
+    with_flags
+        Return (code, err), err the ERR_* bits of what lowprec.encode
+        would raise for (compiled code cannot raise; the code is then 0).
+
+    Returns
+    -------
+    numba dispatcher
+        ``enc(x)`` (``enc(x, seed, index)`` for stochastic rounding),
+        callable from ``@numba.njit`` code, ``numba.cuda`` kernels and
+        Python.
+
+    Raises
+    ------
+    TypeError, ValueError
+        At build time, for the arguments `lowprec.encode` would refuse.
+
+    Examples
+    --------
+    >>> import lowprec as lp, lowprec.jit
+    >>> enc = lp.jit.encoder("e4m3", saturate=True)
+    >>> enc(1.0), enc(500.0)
+    (56, 126)
+    """
     sp = _Spec(fmt, rounding, saturate, subnormals, scale, zero_point, rbits)
     F, O, K, use32 = sp.F, sp.O, sp.K, sp.use32
     hs, s32, s64 = sp.has_scale, sp.s32, sp.s64
@@ -234,7 +264,30 @@ def quantizer(fmt: FormatLike, rounding: Rounding = "nearest_even",
               with_flags: BoolLike = False) -> Callable[..., Any]:
     """A Numba scalar function x -> decode(encode(x)) in x's type (float32
     for float32 inputs, else float64), the bits of ``lp.quantize``.
-    Stochastic rounding: (x, seed, index).  with_flags: (value, err)."""
+    Stochastic rounding: (x, seed, index).  with_flags: (value, err).
+
+    Parameters
+    ----------
+    fmt, rounding, saturate, subnormals, scale, zero_point, rbits, with_flags
+        As `encoder`.
+
+    Returns
+    -------
+    numba dispatcher
+        ``q(x)`` (``q(x, seed, index)`` for stochastic rounding).
+
+    Raises
+    ------
+    TypeError, ValueError
+        At build time, as `encoder`.
+
+    Examples
+    --------
+    >>> import lowprec as lp, lowprec.jit
+    >>> q = lp.jit.quantizer("bfloat16", rounding="toward_zero")
+    >>> q(0.1)
+    0.099609375
+    """
     sp = _Spec(fmt, rounding, saturate, subnormals, scale, zero_point, rbits)
     F, O, K, use32 = sp.F, sp.O, sp.K, sp.use32
     hs, s32, s64, zp = sp.has_scale, sp.s32, sp.s64, sp.zp
@@ -279,7 +332,39 @@ def decoder(fmt: FormatLike, dtype: DTypeLike = np.float32,
     """A Numba scalar function code -> value in dtype (float32 or float64),
     the bits of ``lp.decode(codes, fmt, dtype=dtype, scale=scale,
     zero_point=zero_point)``: the exact value (minus zero_point), times
-    scale, rounded once."""
+    scale, rounded once.
+
+    Parameters
+    ----------
+    fmt
+        The codes' format.
+    dtype
+        float32 or float64.
+    scale
+        A scalar scale (finite, > 0).
+    zero_point
+        Integer formats: subtracted before scaling.
+
+    Returns
+    -------
+    numba dispatcher
+        ``dec(code)``; called from Python it checks the code (TypeError,
+        ValueError as `lowprec.decode`).
+
+    Raises
+    ------
+    TypeError
+        A dtype other than float32 / float64, arguments of the wrong kind.
+    ValueError
+        Arguments out of range.
+
+    Examples
+    --------
+    >>> import numpy as np, lowprec as lp, lowprec.jit
+    >>> dec = lp.jit.decoder("e4m3", np.float64)
+    >>> dec(0x7E)
+    448.0
+    """
     sp = _Spec(fmt, "nearest_even", False, True, scale, zero_point, None)
     dt = np.dtype(dtype)
     if dt not in (np.dtype(np.float32), np.dtype(np.float64)):

@@ -103,6 +103,53 @@ def scaled_matmul(a: Union[ArrayLike, BlockTensor],
     BlockTensor operands (lp.quantize_blocks): a blocked along K, b along
     axis 0 (or 2-D blocks) carry their codes, scales and block; the tensor
     scales apply last, out = R32(acc * R32(ta * tb)) (API.md section 8).
+
+    Parameters
+    ----------
+    a, b
+        Code arrays (..., M, K) and (..., K, N), or BlockTensors.
+    a_format, b_format
+        Formats of a and b (None: taken from an ml_dtypes dtype).
+    a_scale, b_scale
+        Scales: scalar, per row / column, or per block (see above).
+    block
+        (bk,) or (bk, bn): blockwise scales along K (and N).
+    accumulate
+        "exact", "fp32", "fast" or an Accumulator.
+    out_format
+        Encode the float32 result to this format (None: float32 values).
+    out_scale
+        Scale of that encode (needs out_format).
+    out_rounding
+        Rounding of that encode.
+    saturate
+        Saturation of that encode.
+
+    Returns
+    -------
+    ndarray
+        float32 (..., M, N), or codes of out_format.
+
+    Raises
+    ------
+    TypeError
+        An argument of the wrong kind.
+    ValueError
+        Shapes that do not match (the message names both), a missing or
+        unknown format, a bad scale, block or accumulate rule.
+
+    Examples
+    --------
+    >>> import numpy as np, lowprec as lp
+    >>> a = lp.encode(np.array([[1.0, 2.0], [3.0, 4.0]]), "e4m3")
+    >>> b = lp.encode(np.array([[0.5, 1.0], [1.5, 2.0]]), "e4m3")
+    >>> lp.scaled_matmul(a, b, a_format="e4m3", b_format="e4m3")
+    array([[ 3.5,  5. ],
+           [ 7.5, 11. ]], dtype=float32)
+    >>> ones = lp.encode(np.ones((1, 300)), "e4m3")
+    >>> lp.scaled_matmul(ones, ones.T, a_format="e4m3", b_format="e4m3",
+    ...                  accumulate=lp.Accumulator("bfloat16"))
+    array([[256.]], dtype=float32)
     """
     if isinstance(a, BlockTensor) or isinstance(b, BlockTensor):
         return _block_matmul(a, b, accumulate, out_format, out_scale,

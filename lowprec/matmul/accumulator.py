@@ -44,6 +44,40 @@ class Accumulator:
     :func:`lowprec.encode`: ``saturate`` and ``subnormals`` are bools,
     ``seed`` None or an integer in [0, 2^64) (as np.random.default_rng;
     not a float or str), ``rbits`` None (64) or an integer in 1..64.
+
+    Parameters
+    ----------
+    format
+        The format of the running sum (a signed float format with a zero).
+    rounding
+        Rounding of every step.
+    saturate
+        Overflow to ±max instead of ±inf.
+    subnormals
+        False flushes subnormal sums to zero.
+    seed
+        Stochastic rounding's seed (None: drawn now, then fixed).
+    rbits
+        Random bits of stochastic rounding, 1..64 (None: 64).
+
+    Raises
+    ------
+    TypeError
+        An argument of the wrong kind.
+    ValueError
+        An unsigned or integer format, a format without zero, an unknown
+        rounding, a seed or rbits out of range.
+
+    Examples
+    --------
+    >>> import numpy as np, lowprec as lp
+    >>> acc = lp.Accumulator("bfloat16", "toward_zero")
+    >>> acc
+    Accumulator('bfloat16', 'toward_zero')
+    >>> ones = lp.encode(np.ones((1, 300)), "e4m3")
+    >>> lp.scaled_matmul(ones, ones.T, a_format="e4m3", b_format="e4m3",
+    ...                  accumulate=acc)            # 256 + 1 rounds to 256
+    array([[256.]], dtype=float32)
     """
 
     __slots__ = ("format", "rounding", "saturate", "subnormals", "seed",

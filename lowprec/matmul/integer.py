@@ -32,6 +32,31 @@ def int_matmul(a: ArrayLike, b: ArrayLike) -> NDArray[np.int32]:
     exact in int32 while K * max|a| * max|b| < 2^31 (K < 2^17 for int8 x
     int8); longer sums wrap around modulo 2^32 like int32 arithmetic on
     two's-complement hardware (and np.matmul on int32).
+
+    Parameters
+    ----------
+    a, b
+        Integer operands (..., M, K) and (..., K, N).
+
+    Returns
+    -------
+    ndarray of int32
+        The product (..., M, N).
+
+    Raises
+    ------
+    TypeError
+        Operands that are not int8 / uint8 (or ml_dtypes integer) arrays.
+    ValueError
+        Shapes that do not match (the message names both).
+
+    Examples
+    --------
+    >>> import numpy as np, lowprec as lp
+    >>> i = np.array([[1, -2], [3, 4]], np.int8)
+    >>> lp.int_matmul(i, i)
+    array([[ -5, -10],
+           [ 15,  10]], dtype=int32)
     """
     return _int_matmul(a, b)
 
@@ -113,6 +138,41 @@ def requantize(acc: ArrayLike, multiplier: ArrayLike, shift: ArrayLike, *,
     range, checked on the values as given: a uint64 2^63 does not wrap).
     Integers are Python / NumPy integers or integer arrays: a float, bool
     or str (or an array of them) raises TypeError.
+
+    Parameters
+    ----------
+    acc
+        int32 accumulators (integers in the int32 range).
+    multiplier
+        Q0.31 fixed-point multiplier(s).
+    shift
+        Right shift(s) in [-31, 31] (negative: left shift first).
+    zero_point
+        Added after the shift, before saturation.
+    out_format
+        An integer format (name or IntFormat), or None for int32.
+
+    Returns
+    -------
+    ndarray
+        Codes of out_format, acc's broadcast shape.
+
+    Raises
+    ------
+    TypeError
+        Non-integer arguments.
+    ValueError
+        Values out of range, shapes that do not broadcast, a format that
+        is not an integer format.
+
+    Examples
+    --------
+    >>> import numpy as np, lowprec as lp
+    >>> acc = np.array([1000, -1000, 100000], np.int32)
+    >>> lp.requantize(acc, 1 << 30, 2, zero_point=3)   # acc / 8 + 3
+    array([ 127, -122,  127], dtype=int8)
+    >>> lp.requantize(acc, 1 << 30, 2, zero_point=3, out_format="uint8")
+    array([128,   0, 255], dtype=uint8)
     """
     x = _int_array(acc, "acc", operand=True)
     m = _int_array(multiplier, "multiplier")
