@@ -464,7 +464,11 @@ def block_scales(x: ArrayLike, fmt: Union[BlockFormatLike, FormatLike],
 
     Parameters
     ----------
-    x, fmt, **kwargs
+    x
+        As `quantize_blocks`.
+    fmt
+        As `quantize_blocks`.
+    **kwargs
         As `quantize_blocks`.
 
     Returns
@@ -474,7 +478,9 @@ def block_scales(x: ArrayLike, fmt: Union[BlockFormatLike, FormatLike],
 
     Raises
     ------
-    TypeError, ValueError
+    TypeError
+        As `quantize_blocks`.
+    ValueError
         As `quantize_blocks`.
 
     Examples

@@ -463,8 +463,26 @@ def quantize(x: ArrayLike, fmt: AnyFormatLike, *,
 
     Parameters
     ----------
-    x, fmt, rounding, saturate, subnormals, scale, zero_point, seed, rbits, backend
-        As `encode` (fmt may also be a block format).
+    x
+        Values, as `encode` takes them.
+    fmt
+        An element format (as `encode`) or a block format.
+    rounding
+        As `encode`.
+    saturate
+        As `encode`.
+    subnormals
+        As `encode`.
+    scale
+        As `encode`.
+    zero_point
+        As `encode`.
+    seed
+        As `encode`.
+    rbits
+        As `encode`.
+    backend
+        As `encode`.
     out
         Array to write the values to (x's dtype and shape).
     **block_args

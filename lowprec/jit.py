@@ -195,7 +195,17 @@ def encoder(fmt: FormatLike, rounding: Rounding = "nearest_even",
 
     Parameters
     ----------
-    fmt, rounding, saturate, subnormals, zero_point, rbits
+    fmt
+        As `lowprec.encode` (compile-time constants of the function).
+    rounding
+        As `lowprec.encode` (compile-time constants of the function).
+    saturate
+        As `lowprec.encode` (compile-time constants of the function).
+    subnormals
+        As `lowprec.encode` (compile-time constants of the function).
+    zero_point
+        As `lowprec.encode` (compile-time constants of the function).
+    rbits
         As `lowprec.encode` (compile-time constants of the function).
     scale
         A scalar scale (finite, > 0): the function rounds x / scale.
@@ -212,7 +222,9 @@ def encoder(fmt: FormatLike, rounding: Rounding = "nearest_even",
 
     Raises
     ------
-    TypeError, ValueError
+    TypeError
+        At build time, for the arguments `lowprec.encode` would refuse.
+    ValueError
         At build time, for the arguments `lowprec.encode` would refuse.
 
     Examples
@@ -268,7 +280,21 @@ def quantizer(fmt: FormatLike, rounding: Rounding = "nearest_even",
 
     Parameters
     ----------
-    fmt, rounding, saturate, subnormals, scale, zero_point, rbits, with_flags
+    fmt
+        As `encoder`.
+    rounding
+        As `encoder`.
+    saturate
+        As `encoder`.
+    subnormals
+        As `encoder`.
+    scale
+        As `encoder`.
+    zero_point
+        As `encoder`.
+    rbits
+        As `encoder`.
+    with_flags
         As `encoder`.
 
     Returns
@@ -278,7 +304,9 @@ def quantizer(fmt: FormatLike, rounding: Rounding = "nearest_even",
 
     Raises
     ------
-    TypeError, ValueError
+    TypeError
+        At build time, as `encoder`.
+    ValueError
         At build time, as `encoder`.
 
     Examples

@@ -55,7 +55,9 @@ def codes(fmt: FormatLike, *, finite: BoolLike = False) -> SearchStrategy[int]:
     ------
     ImportError
         Hypothesis is not installed.
-    TypeError, ValueError
+    TypeError
+        fmt is not a format.
+    ValueError
         fmt is not a format.
 
     Examples
@@ -242,8 +244,10 @@ def assert_codes_equal(actual: ArrayLike, desired: ArrayLike,
 
     Parameters
     ----------
-    actual, desired
-        Code arrays of the same shape.
+    actual
+        Codes computed.
+    desired
+        Codes expected (the same shape).
     fmt
         Their format.
     max_report

@@ -106,12 +106,19 @@ def scaled_matmul(a: Union[ArrayLike, BlockTensor],
 
     Parameters
     ----------
-    a, b
-        Code arrays (..., M, K) and (..., K, N), or BlockTensors.
-    a_format, b_format
-        Formats of a and b (None: taken from an ml_dtypes dtype).
-    a_scale, b_scale
-        Scales: scalar, per row / column, or per block (see above).
+    a
+        Codes (..., M, K), or a BlockTensor.
+    b
+        Codes (..., K, N), or a BlockTensor.
+    a_format
+        Format of a (None: taken from a's ml_dtypes dtype).
+    b_format
+        Format of b (None: taken from b's ml_dtypes dtype).
+    a_scale
+        Scale of a: scalar, (M, 1) per row, or (M, K/bk) per block.
+    b_scale
+        Scale of b: scalar, (1, N) per column, or (K/bk, N) /
+        (K/bk, N/bn) per block.
     block
         (bk,) or (bk, bn): blockwise scales along K (and N).
     accumulate

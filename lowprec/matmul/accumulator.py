@@ -29,7 +29,7 @@ class Accumulator:
     K-block's sum as acc = +0, then for k in order
     ``acc = round(acc + a[i, k] * b[k, j])``: the product exact, the exact
     sum rounded once to ``format`` with ``rounding`` (any of lowprec's
-    modes), ``saturate`` and ``subnormals`` as in :func:`lowprec.encode`.
+    modes), ``saturate`` and ``subnormals`` as in `lowprec.encode`.
     An exactly zero sum gets IEEE 754's sign (+0, or -0 when both terms
     are -0; under toward_negative -0 unless both are +0).  NaN and infinity
     follow IEEE 754 (NaN operands or inf * 0 give NaN, inf + -inf gives
@@ -41,7 +41,7 @@ class Accumulator:
 
     ``format`` must be a signed float format with a zero.  The other
     arguments are checked when the Accumulator is made, as by
-    :func:`lowprec.encode`: ``saturate`` and ``subnormals`` are bools,
+    `lowprec.encode`: ``saturate`` and ``subnormals`` are bools,
     ``seed`` None or an integer in [0, 2^64) (as np.random.default_rng;
     not a float or str), ``rbits`` None (64) or an integer in 1..64.
 

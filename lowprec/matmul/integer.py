@@ -35,8 +35,10 @@ def int_matmul(a: ArrayLike, b: ArrayLike) -> NDArray[np.int32]:
 
     Parameters
     ----------
-    a, b
-        Integer operands (..., M, K) and (..., K, N).
+    a
+        Integer operand (..., M, K).
+    b
+        Integer operand (..., K, N).
 
     Returns
     -------
