@@ -150,6 +150,11 @@ class BlockTensor:
         to dtype (float32, float64, float16 or bfloat16); NaN for every
         element of a NaN / inf block.
 
+        Parameters
+        ----------
+        dtype
+            float32 (default), float64, float16 or ml_dtypes bfloat16.
+
         Raises
         ------
         TypeError

@@ -82,10 +82,13 @@ class Format:
 
     @property
     def nbits(self) -> int:
+        """Width of a code in bits."""
         return self._st.nbits
 
     @property
     def code_dtype(self) -> np.dtype[Any]:
+        """NumPy dtype of the codes (uint8 / uint16 / uint32; int8 / uint8
+        / int16 / uint16 for integer formats)."""
         raise NotImplementedError
 
     @property
@@ -109,15 +112,60 @@ class Format:
         raise NotImplementedError
 
     def value(self, code: IntLike) -> float:
-        """Exact value of one code."""
+        """Exact value of one code (a float: every value of a format of
+        at most 32 bits is a float64).
+
+        Parameters
+        ----------
+        code
+            A code of the format (integer formats: the integer itself).
+
+        Examples
+        --------
+        >>> import lowprec as lp
+        >>> lp.get_format("int4").value(-3)
+        -3.0
+        """
         raise NotImplementedError
 
     def values(self) -> NDArray[np.float64]:
-        """All distinct finite values, float64, sorted."""
+        """All distinct finite values, float64, sorted.
+
+        Raises
+        ------
+        ValueError
+            For formats of more than 24 bits (float32).
+
+        Examples
+        --------
+        >>> import lowprec as lp
+        >>> lp.get_format("uint2").values()
+        array([0., 1., 2., 3.])
+        """
         raise NotImplementedError
 
     def describe(self, code: IntLike) -> str:
-        """Readable decomposition of one code."""
+        """Readable decomposition of one code: the bits, their fields and
+        class, and the exact value.
+
+        Parameters
+        ----------
+        code
+            A code of the format.
+
+        Raises
+        ------
+        TypeError
+            code not an integer.
+        ValueError
+            code not a code of the format.
+
+        Examples
+        --------
+        >>> import lowprec as lp
+        >>> print(lp.get_format("int8").describe(-3))
+        int8 -3 = 0b11111101: integer, value -3
+        """
         raise NotImplementedError
 
     @property
@@ -297,22 +345,27 @@ class FloatFormat(Format):
 
     @property
     def sign_bit(self) -> int:
+        """The sign bit as a mask (0 for unsigned formats)."""
         return self._st.sign_bit
 
     @property
     def has_zero(self) -> bool:
+        """Whether the format has a zero (E8M0 has none)."""
         return bool(self._st.has_zero)
 
     @property
     def max(self) -> float:
+        """Largest finite value."""
         return lib.lp_decode_one(self._st, self.max_code)
 
     @property
     def min_normal(self) -> float:
+        """Smallest positive normal value, 2^emin."""
         return math.ldexp(1.0, self.emin)
 
     @property
     def min_subnormal(self) -> float:
+        """Smallest positive value (min_normal without subnormals)."""
         if not self.subnormals:
             return self.min_normal
         return math.ldexp(1.0, self.emin - self.mbits)
@@ -324,6 +377,11 @@ class FloatFormat(Format):
 
     def value(self, code: IntLike) -> float:
         """Exact value of one code (float; NaN and +-inf for specials).
+
+        Parameters
+        ----------
+        code
+            A code of the format, 0 <= code < 2^nbits.
 
         Examples
         --------
@@ -360,6 +418,11 @@ class FloatFormat(Format):
     def describe(self, code: IntLike) -> str:
         """Readable decomposition of one code: bit fields, class and the
         exact value.
+
+        Parameters
+        ----------
+        code
+            A code of the format, 0 <= code < 2^nbits.
 
         Raises
         ------
@@ -489,10 +552,12 @@ class IntFormat(Format):
 
     @property
     def min(self) -> int:
+        """Smallest value."""
         return self._st.int_min
 
     @property
     def max(self) -> int:
+        """Largest value."""
         return self._st.int_max
 
     min_normal = min_subnormal = eps = property(lambda self: 1)

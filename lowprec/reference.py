@@ -143,6 +143,14 @@ def _check_code(fmt, code):
 def ref_fields(fmt: Any, code: int) -> Tuple[int, int, int]:
     """Split a float code into (sign, exponent field, mantissa field).
 
+    Parameters
+    ----------
+    fmt
+        A format description (a lowprec Format, or an object with its
+        primary fields: see the module docstring).
+    code
+        A code of fmt (an unsigned bit pattern).
+
     Raises
     ------
     ValueError
@@ -211,6 +219,19 @@ def ref_classify(fmt: Any, code: int) -> str:
 
     Integer formats: 'zero' for 0, 'normal' otherwise.
 
+    Parameters
+    ----------
+    fmt
+        A format description (a lowprec Format, or an object with its
+        primary fields: see the module docstring).
+    code
+        A code of fmt.
+
+    Raises
+    ------
+    ValueError
+        A code outside the format.
+
     Examples
     --------
     >>> import lowprec as lp
@@ -249,6 +270,14 @@ def ref_decode(fmt: Any, code: int) -> Union[Fraction, float]:
     a two's-complement bit pattern (``253`` for int8) is also accepted.
     The result is ``Fraction(value)``.
 
+    Parameters
+    ----------
+    fmt
+        A format description (a lowprec Format, or an object with its
+        primary fields: see the module docstring).
+    code
+        A code of fmt.
+
     Raises
     ------
     ValueError
@@ -282,6 +311,12 @@ def ref_values(fmt: Any) -> List[Fraction]:
     """All finite values of a format, sorted ascending, distinct (±0 -> one 0).
 
     Limited to formats of at most 16 bits (float32 would need 4e9 values).
+
+    Parameters
+    ----------
+    fmt
+        A format description (a lowprec Format, or an object with its
+        primary fields: see the module docstring).
 
     Raises
     ------
@@ -361,6 +396,12 @@ def ref_limits(fmt: Any) -> Dict[str, Any]:
     Integer formats: max, lowest (= min), min, eps (1), max_code (= max),
     nan_code / inf_code None, nbits.
 
+    Parameters
+    ----------
+    fmt
+        A format description (a lowprec Format, or an object with its
+        primary fields: see the module docstring).
+
     Examples
     --------
     >>> import lowprec as lp
@@ -406,6 +447,11 @@ def ref_limits(fmt: Any) -> Dict[str, Any]:
 def ref_mix(z: int) -> int:
     """SplitMix64 finaliser (mod 2^64).
 
+    Parameters
+    ----------
+    z
+        Any integer (taken mod 2^64).
+
     Examples
     --------
     >>> ref_mix(0), hex(ref_mix(1))
@@ -442,6 +488,13 @@ def ref_random(seed: int, index: int) -> int:
     With ``key = mix(seed)`` (SplitMix64 finaliser), the high word is
     ``hash32(key >> 32, index)`` and the low word ``hash32(key mod 2^32,
     index)``.  seed and index are taken mod 2^64.
+
+    Parameters
+    ----------
+    seed
+        The seed lp.encode(..., seed=) takes.
+    index
+        The element's flat index.
 
     Examples
     --------
@@ -775,6 +828,26 @@ def ref_encode_array(fmt: Any, x: ArrayLike, *,
     (uint8/uint16/uint32 for float formats, int8/uint8 for integer formats)
     of x's shape.
 
+    Parameters
+    ----------
+    fmt
+        A format description (a lowprec Format, or an object with its
+        primary fields: see the module docstring).
+    x
+        Values (array-like; each element taken exactly).
+    rounding
+        As `ref_encode`.
+    saturate
+        As `ref_encode`.
+    subnormals
+        As `ref_encode`.
+    zero_point
+        As `ref_encode`.
+    seed
+        Stochastic rounding's seed (required for it).
+    rbits
+        As `ref_encode`.
+
     Raises
     ------
     ValueError
@@ -807,6 +880,21 @@ def ref_decode_array(fmt: Any, codes: ArrayLike,
     Each exact value is rounded once to float64 (exact for every format of
     at most 53 significand bits and in float64's range), then cast to
     ``dtype`` by NumPy.
+
+    Parameters
+    ----------
+    fmt
+        A format description (a lowprec Format, or an object with its
+        primary fields: see the module docstring).
+    codes
+        Codes of fmt (array-like).
+    dtype
+        The result's dtype.
+
+    Raises
+    ------
+    ValueError
+        A code outside the format.
 
     Examples
     --------

@@ -216,6 +216,20 @@ def is_nan_code(codes: ArrayLike, fmt: FormatLike) -> NDArray[np.bool_]:
     """Boolean mask of the codes that are NaN in fmt (False for integers
     that are not codes of fmt at all).
 
+    Parameters
+    ----------
+    codes
+        Integer codes (any shape).
+    fmt
+        Their format.
+
+    Raises
+    ------
+    TypeError
+        fmt is not a format.
+    ValueError
+        An unknown format name.
+
     Examples
     --------
     >>> import numpy as np, lowprec.testing as lpt
