@@ -17,6 +17,7 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 if TYPE_CHECKING:
     from .formats import BlockFormat, Format
     from .matmul.accumulator import Accumulator
+    from .matmul.fused import FusedAccumulator
 
 __all__ = ["ArrayLike", "DTypeLike", "NDArray", "FormatLike",
            "BlockFormatLike", "AnyFormatLike", "RecipeName", "Rounding", "Backend",
@@ -63,7 +64,8 @@ Rounding = Literal["nearest_even", "rne", "nearest_away", "rna",
 Backend = Literal["auto", "c", "numba"]
 
 #: scaled_matmul's accumulation rule.
-AccumulateRule = Union[Literal["exact", "fp32", "fast"], "Accumulator"]
+AccumulateRule = Union[Literal["exact", "fp32", "fast"], "Accumulator",
+                       "FusedAccumulator"]
 
 #: A block: an int (along one axis) or a tuple of ints over the last axes.
 BlockShape = Union[IntLike, Tuple[IntLike, ...]]

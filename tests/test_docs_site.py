@@ -52,7 +52,8 @@ def _public_callables():
             for attr, member in vars(obj).items():
                 if not attr.startswith("_") and inspect.isfunction(member):
                     out.append((f"lowprec.{name}.{attr}", member))
-    for mod in (lowprec.jit, lowprec.testing, lowprec.reference):
+    for mod in (lowprec.jit, lowprec.testing, lowprec.reference,
+                lp.hardware.h100):
         for name in mod.__all__:
             obj = getattr(mod, name)
             if callable(obj):
@@ -80,7 +81,8 @@ def test_public_callables_found():
     assert {"lowprec.encode", "lowprec.jit.encoder",
             "lowprec.testing.boundary_floats",
             "lowprec.reference.ref_encode",
-            "lowprec.BlockTensor.dequantize"} <= names
+            "lowprec.BlockTensor.dequantize",
+            "lowprec.hardware.h100.wgmma"} <= names
 
 
 @pytest.mark.parametrize("name, obj", PUBLIC, ids=[n for n, _ in PUBLIC])
@@ -96,7 +98,8 @@ def test_docstring_sections(name, obj):
 
 DOCTEST_MODULES = ["lowprec", "lowprec.formats", "lowprec.convert",
                    "lowprec.matmul", "lowprec.matmul.accumulator",
-                   "lowprec.matmul.integer", "lowprec.blocks", "lowprec.jit",
+                   "lowprec.matmul.integer", "lowprec.matmul.fused",
+                   "lowprec.matmul._h100", "lowprec.blocks", "lowprec.jit",
                    "lowprec.testing", "lowprec.reference"]
 
 
@@ -123,8 +126,10 @@ def test_site_builds_strict(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     api = (tmp_path / "site" / "api" / "index.html").read_text()
     ids = set(re.findall(r'id="(lowprec[\w.]*)"', api))
-    want = {f"lowprec.{n}" for n in lp.__all__ if n not in ("formats",)}
-    want |= {"lowprec.formats.formats", "lowprec.jit.encoder",
+    want = {f"lowprec.{n}" for n in lp.__all__
+            if n not in ("formats", "hardware")}
+    want |= {"lowprec.formats.formats", "lowprec.hardware.h100.wgmma",
+             "lowprec.jit.encoder",
              "lowprec.testing.boundary_floats", "lowprec.reference.ref_encode",
              "lowprec.BlockTensor.dequantize"}
     assert want - ids == set(), "missing from the API page"

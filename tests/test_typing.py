@@ -68,6 +68,8 @@ lp.scaled_matmul(x, x, accumulate="fp16")               # error: no rule
 lp.Accumulator("bf16", seed="0")                        # error: str seed
 lp.quantize_blocks(x, "mxfp4", axis=1.0)                # error: float axis
 lp.jit.encoder("e4m3", rounding="up")                   # error: no mode
+lp.hardware.h100.wgmma("e4m3", "e4m3", accumulator="bf16")  # error: acc
+lp.FusedAccumulator(32, 13.0)                           # error: float bits
 lp.decode(np.array([1], np.uint8), "e4m3", dtype=np.float32).max()
 lp.FloatFormat(4, 3).max + 1.0
 '''

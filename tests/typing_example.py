@@ -78,9 +78,13 @@ def matmul() -> NDArray[Any]:
     i32: NDArray[np.int32] = lp.int_matmul(i8, i8)
     q: NDArray[np.integer[Any]] = lp.requantize(i32, 1 << 30, 3,
                                                 zero_point=-1)
+    model: lp.FusedAccumulator = lp.hardware.h100.wgmma("e4m3", "e5m2")
+    fused: NDArray[Any] = lp.scaled_matmul(
+        a, b, a_format="e4m3", b_format="e5m2", accumulate=model,
+        c=np.zeros((4, 3), np.float32))
     fmt: lp.FloatFormat = acc.format
     assert fmt.name == "bfloat16" and q.dtype == np.int8
-    assert seq.shape == (4, 3)
+    assert seq.shape == (4, 3) and (fused == seq).all()
     return out
 
 
