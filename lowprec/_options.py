@@ -28,9 +28,9 @@ ROUNDING = {
     "to_odd": lib.LP_RO, "ro": lib.LP_RO,
     "stochastic": lib.LP_SR, "sr": lib.LP_SR,
 }
-ROUNDING_NAMES: tuple[Rounding, ...] = ("nearest_even", "nearest_away", "toward_zero",
-                  "toward_positive", "toward_negative", "to_odd",
-                  "stochastic")
+ROUNDING_NAMES: tuple[Rounding, ...] = (
+    "nearest_even", "nearest_away", "toward_zero", "toward_positive",
+    "toward_negative", "to_odd", "stochastic")
 
 BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
 

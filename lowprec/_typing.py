@@ -20,9 +20,9 @@ if TYPE_CHECKING:
     from .matmul.fused import FusedAccumulator
 
 __all__ = ["ArrayLike", "DTypeLike", "NDArray", "FormatLike",
-           "BlockFormatLike", "AnyFormatLike", "RecipeName", "Rounding", "Backend",
-           "AccumulateRule", "IntLike", "RealLike", "BoolLike", "Seed", "BlockShape",
-           "CodeArray", "FloatArray"]
+           "BlockFormatLike", "AnyFormatLike", "RecipeName", "Rounding",
+           "Backend", "AccumulateRule", "IntLike", "RealLike", "BoolLike",
+           "Seed", "BlockShape", "CodeArray", "FloatArray"]
 
 #: A Python or NumPy integer (a bool is an int too, but every check in
 #: lowprec refuses it).

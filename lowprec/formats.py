@@ -11,7 +11,7 @@ import dataclasses
 import functools
 import math
 from decimal import Decimal
-from typing import (TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Union,
+from typing import (TYPE_CHECKING, Any, Dict, Optional, Tuple, Union,
                     overload)
 
 import numpy as np
@@ -593,7 +593,7 @@ class IntFormat(Format):
 # -- the registry: one line per built-in -----------------------------------
 # name, aliases, format (value semantics as ml_dtypes for the types it has).
 _F = FloatFormat
-_REGISTRY: List[Tuple[str, Tuple[str, ...], Union[FloatFormat, IntFormat]]] = [
+_REGISTRY: list[tuple[str, tuple[str, ...], FloatFormat | IntFormat]] = [
     ("float32", ("fp32",), _F(8, 23)),
     ("tfloat32", ("tf32",), _F(8, 10)),
     ("bfloat16", ("bf16",), _F(8, 7)),
@@ -654,7 +654,8 @@ def get_format(spec: IntFormat) -> IntFormat: ...
 @overload
 def get_format(spec: BlockFormat) -> BlockFormat: ...
 @overload
-def get_format(spec: RecipeName) -> BlockFormat: ...  # type: ignore[overload-overlap]
+def get_format(  # type: ignore[overload-overlap]
+        spec: RecipeName) -> BlockFormat: ...
 @overload
 def get_format(spec: FormatLike) -> Format: ...
 

@@ -61,7 +61,8 @@ from ._options import check_rounding
 from .formats import get_format
 
 if TYPE_CHECKING:
-    from ._typing import BoolLike, DTypeLike, FormatLike, IntLike, RealLike, Rounding
+    from ._typing import (BoolLike, DTypeLike, FormatLike, IntLike,
+                          RealLike, Rounding)
 
 __all__ = ["encoder", "quantizer", "decoder", "ERR_NAN", "ERR_NEGATIVE",
            "ERR_ZERO"]

@@ -20,7 +20,8 @@ from .formats import FloatFormat, IntFormat, get_format
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
 
-    from ._typing import ArrayLike, BoolLike, DTypeLike, FormatLike, IntLike, NDArray
+    from ._typing import (ArrayLike, BoolLike, DTypeLike, FormatLike,
+                          IntLike, NDArray)
 
 __all__ = ["codes", "values", "boundary_floats", "assert_codes_equal",
            "is_nan_code"]
