@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 __all__ = ["ArrayLike", "DTypeLike", "NDArray", "FormatLike",
            "BlockFormatLike", "AnyFormatLike", "RecipeName", "Rounding",
            "Backend", "AccumulateRule", "IntLike", "RealLike", "BoolLike",
-           "Seed", "BlockShape", "CodeArray", "FloatArray"]
+           "Seed", "BlockShape", "CodeArray", "FloatArray", "Saturate",
+           "Tininess"]
 
 #: A Python or NumPy integer (a bool is an int too, but every check in
 #: lowprec refuses it).
@@ -59,6 +60,12 @@ Rounding = Literal["nearest_even", "rne", "nearest_away", "rna",
                    "toward_zero", "rz", "toward_positive", "ru",
                    "toward_negative", "rd", "to_odd", "ro", "stochastic",
                    "sr"]
+
+#: Overflow policies of section 9's operations (where they take names).
+Saturate = Union[BoolLike, Literal["ovfinf", "satfinite", "satpropagate"]]
+
+#: When underflow is detected (section 9's flags).
+Tininess = Literal["after", "before"]
 
 #: Kernel selection of encode / decode / quantize.
 Backend = Literal["auto", "c", "numba"]

@@ -32,9 +32,13 @@ def test_nav_lists_every_page():
 
 
 def test_api_page_covers_the_public_surface():
+    """Every public function, class and module (constants such as flag
+    bits are described on their topic page)."""
     documented = set(re.findall(r"^::: lowprec\.(\w+)", _read("docs",
                                                            "api.md"), re.M))
-    assert set(lp.__all__) - documented == set()
+    public = {n for n in lp.__all__ if callable(getattr(lp, n))
+              or inspect.ismodule(getattr(lp, n))}
+    assert public - documented == set()
 
 
 def _public_callables():
@@ -74,6 +78,9 @@ CANNOT_RAISE = {"lowprec.formats", "lowprec.get_include",
                 "lowprec.reference.ref_limits"}
 # classes users do not construct with arguments of their own
 NO_PARAMETERS = {"lowprec.Format", "lowprec.BlockTensor"}
+# public names whose docstrings do not have their sections yet: each entry
+# is a debt (the project's standard is parameters, errors and an example)
+PENDING_DOCS = set()
 
 
 def test_public_callables_found():
@@ -87,6 +94,8 @@ def test_public_callables_found():
 
 @pytest.mark.parametrize("name, obj", PUBLIC, ids=[n for n, _ in PUBLIC])
 def test_docstring_sections(name, obj):
+    if name in PENDING_DOCS:
+        pytest.xfail("docstring sections pending")
     doc = inspect.getdoc(obj) or ""          # methods: inherited too
     params = [p for p in inspect.signature(obj).parameters if p != "self"]
     assert "Examples\n--------" in doc, f"{name}: no example"
