@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from typing import Any, Dict, List
 
 import numpy as np
 
@@ -34,7 +35,7 @@ def _num(v: float) -> str:
 def format_table() -> str:
     """Markdown table of every built-in format, computed from the format
     objects (docs/formats.md is this text; a test keeps them equal)."""
-    aliases = {}
+    aliases: Dict[str, List[str]] = {}
     from .formats import _ALIASES
     for alias, name in _ALIASES.items():
         if alias != name:
@@ -140,7 +141,7 @@ def demo(out=sys.stdout) -> None:
         else:
             scale = amax / f.max
         cells = []
-        rne = None
+        rne: Any = None
         for mode in ROUNDING_NAMES:
             q = quantize(x, f, rounding=mode, scale=scale, saturate=True,
                          zero_point=zp, seed=0)

@@ -5,12 +5,16 @@ _cuda.  Internal module: imports only the C library and _validate.
 from __future__ import annotations
 
 import secrets
+from typing import TYPE_CHECKING
 
 import ml_dtypes
 import numpy as np
 
 from . import _validate as v
 from ._clib import ffi, lib
+
+if TYPE_CHECKING:
+    from ._typing import Rounding
 
 __all__ = ["ROUNDING", "ROUNDING_NAMES", "BFLOAT16", "check_rounding",
            "mode_name", "make_opts", "as_float", "raise_errors"]
@@ -24,9 +28,9 @@ ROUNDING = {
     "to_odd": lib.LP_RO, "ro": lib.LP_RO,
     "stochastic": lib.LP_SR, "sr": lib.LP_SR,
 }
-ROUNDING_NAMES = ("nearest_even", "nearest_away", "toward_zero",
-                  "toward_positive", "toward_negative", "to_odd",
-                  "stochastic")
+ROUNDING_NAMES: tuple[Rounding, ...] = (
+    "nearest_even", "nearest_away", "toward_zero", "toward_positive",
+    "toward_negative", "to_odd", "stochastic")
 
 BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import TYPE_CHECKING, Any, Optional, Tuple, Union
 
 import ml_dtypes
 import numpy as np
@@ -22,6 +23,11 @@ from ._options import BFLOAT16, make_opts, raise_errors
 from ._threads import run_chunked
 from .formats import (BlockFormat, FloatFormat, IntFormat, RULES, get_format, recipes,
                       _recipe_of, _scale_kind)
+
+if TYPE_CHECKING:
+    from ._typing import (ArrayLike, BlockFormatLike, BlockShape, DTypeLike,
+                          FloatArray, FormatLike, IntLike, NDArray, Rounding,
+                          Seed)
 
 __all__ = ["BlockFormat", "BlockTensor", "quantize_blocks", "block_scales",
            "recipes", "RULES"]
@@ -35,8 +41,8 @@ _RULE_CODE = {"floor": lib.LP_BLOCK_FLOOR, "ceil": lib.LP_BLOCK_CEIL,
 def _as_block_format(fmt) -> BlockFormat:
     if isinstance(fmt, BlockFormat):
         return fmt
-    if isinstance(fmt, str) and _recipe_of(fmt) is not None:
-        return _recipe_of(fmt)
+    if isinstance(fmt, str) and (recipe := _recipe_of(fmt)) is not None:
+        return recipe
     el = get_format(fmt)      # an element format: MX defaults
     return BlockFormat(el, 32, "float8_e8m0fnu", "floor")
 
@@ -82,9 +88,31 @@ class BlockTensor:
     / ue5m3 or float32, the blocked axes divided by the block rounded up),
     tensor_scale (float32; 1 without a second level), format (the
     BlockFormat after overrides), axis (the blocked axis, or the tuple of
-    the last two axes for 2-D blocks) and shape."""
+    the last two axes for 2-D blocks) and shape.
 
-    def __init__(self, codes, scales, tensor_scale, fmt, axis):
+    ``np.asarray(bt)`` is ``bt.dequantize()``; ``bt.scales`` can be passed
+    to `scaled_matmul` as a_scale / b_scale unchanged, or ``bt`` itself as
+    an operand.
+
+    Examples
+    --------
+    >>> import numpy as np, lowprec as lp
+    >>> bt = lp.quantize_blocks(np.float32([[0.5, -1.0, 3.0, 10.0]]),
+    ...                         "mxfp4", block=4)
+    >>> bt.shape, bt.scales.shape, bt.axis
+    ((1, 4), (1, 1), 1)
+    """
+
+    codes: NDArray[Any]
+    scales: NDArray[Any]
+    tensor_scale: np.float32
+    format: BlockFormat
+    axis: Union[int, Tuple[int, ...]]
+    shape: Tuple[int, ...]
+
+    def __init__(self, codes: NDArray[Any], scales: NDArray[Any],
+                 tensor_scale: float, fmt: BlockFormat,
+                 axis: Union[int, Tuple[int, ...]]) -> None:
         self.codes = codes
         self.scales = scales
         self.tensor_scale = np.float32(tensor_scale)
@@ -92,7 +120,7 @@ class BlockTensor:
         self.axis = axis
         self.shape = codes.shape
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"BlockTensor(shape={self.shape}, format={self.format!r}, "
                 f"scales {self.scales.shape} {self.scales.dtype}, "
                 f"tensor_scale={float(self.tensor_scale)!r})")
@@ -117,10 +145,29 @@ class BlockTensor:
             s = np.take(s, np.arange(self.codes.shape[ax]), axis=ax)
         return s
 
-    def dequantize(self, dtype=np.float32):
+    def dequantize(self, dtype: DTypeLike = np.float32) -> FloatArray:
         """element * scale (* tensor_scale), the exact product rounded once
         to dtype (float32, float64, float16 or bfloat16); NaN for every
-        element of a NaN / inf block."""
+        element of a NaN / inf block.
+
+        Parameters
+        ----------
+        dtype
+            float32 (default), float64, float16 or ml_dtypes bfloat16.
+
+        Raises
+        ------
+        TypeError
+            A dtype other than the four.
+
+        Examples
+        --------
+        >>> import numpy as np, lowprec as lp
+        >>> bt = lp.quantize_blocks(np.float32([[0.5, -1.0, 3.0, 10.0]]),
+        ...                         "mxfp4", block=4)
+        >>> bt.dequantize()
+        array([[ 0., -1.,  3.,  8.]], dtype=float32)
+        """
         dtype = np.dtype(dtype)
         if dtype not in _OUT_DTYPES:
             raise TypeError(f"dequantize produces float32, float64, float16 "
@@ -139,13 +186,23 @@ class BlockTensor:
                 v = v * float(self.tensor_scale)
         return _round_to_dtype(v, dtype)
 
-    def __array__(self, dtype=None, copy=None):
+    def __array__(self, dtype: Optional[DTypeLike] = None,
+                  copy: Optional[bool] = None) -> NDArray[Any]:
         v = self.dequantize(np.float32)
         return v if dtype is None else v.astype(dtype)
 
-    def pack(self) -> np.ndarray:
+    def pack(self) -> NDArray[np.uint8]:
         """The codes in the dense layout of lp.pack (sub-byte formats), or
-        their bytes (8-bit formats), flattened in C order."""
+        their bytes (8-bit formats), flattened in C order.
+
+        Examples
+        --------
+        >>> import numpy as np, lowprec as lp
+        >>> bt = lp.quantize_blocks(np.float32([[0.5, -1.0, 3.0, 10.0]]),
+        ...                         "mxfp4", block=4)
+        >>> bt.pack()
+        array([144,  99], dtype=uint8)
+        """
         el = self.format.element
         nb = el.bits if isinstance(el, IntFormat) else el.nbits
         raw = np.ascontiguousarray(self.codes).view(np.uint8).reshape(-1)
@@ -246,12 +303,67 @@ def _tensor_amax(a, in_type):
     return float("nan") if any(math.isnan(v) for v in out) else max(out)
 
 
-def quantize_blocks(x, fmt, *, block=None, axis=-1, scale_format=None,
-                    scale_rule=None, tensor_amax=None,
-                    rounding="nearest_even", seed=None) -> BlockTensor:
+def quantize_blocks(x: ArrayLike, fmt: Union[BlockFormatLike, FormatLike], *,
+                    block: Optional[BlockShape] = None, axis: IntLike = -1,
+                    scale_format: Optional[FormatLike] = None,
+                    scale_rule: Optional[str] = None,
+                    tensor_amax: Optional[float] = None,
+                    rounding: Rounding = "nearest_even",
+                    seed: Seed = None) -> BlockTensor:
     """Quantizes x in blocks (API.md section 8); fmt is a BlockFormat, a
     recipe name or an element format (then e8m0 / floor / 32), and the
-    keyword arguments override its fields."""
+    keyword arguments override its fields.
+
+    Each block's scale comes from its amax (max |x|, exact) by the scale
+    rule; each element is rounded once to the element format and
+    saturates to ±max.  A block holding a NaN or an infinity gets the NaN
+    scale and zero codes.  docs/blocks.md has every rule.
+
+    Parameters
+    ----------
+    x
+        Values (dtypes as `encode`).
+    fmt
+        A BlockFormat, a recipe name ("mxfp4", "nvfp4", "fp8_1x128", ...)
+        or an element format.
+    block
+        Block size: an int along ``axis``, or a tuple over the last axes.
+    axis
+        The blocked axis (int blocks).
+    scale_format
+        Override of the scale format.
+    scale_rule
+        Override of the scale rule.
+    tensor_amax
+        nvfp4: the tensor amax to use instead of max |x| (finite, >= 0).
+    rounding
+        Rounding of the elements (as `encode`).
+    seed
+        Stochastic rounding's seed (keyed on x's flat index).
+
+    Returns
+    -------
+    BlockTensor
+        Codes, scales and the tensor scale.
+
+    Raises
+    ------
+    TypeError
+        An argument of the wrong kind, x of another dtype.
+    ValueError
+        block < 1, an axis out of range, a rule the scale format does not
+        have, an e8m0 element format, a bad tensor_amax.
+
+    Examples
+    --------
+    >>> import numpy as np, lowprec as lp
+    >>> x = np.float32([[0.5, -1.0, 3.0, 10.0]])
+    >>> bt = lp.quantize_blocks(x, "mxfp4", block=4)  # scale 2^(3 - 2)
+    >>> bt.scales.astype(np.float32)
+    array([[2.]], dtype=float32)
+    >>> bt.dequantize()
+    array([[ 0., -1.,  3.,  8.]], dtype=float32)
+    """
     bf = _as_block_format(fmt)
     if block is not None or scale_format is not None \
             or scale_rule is not None:
@@ -269,6 +381,7 @@ def quantize_blocks(x, fmt, *, block=None, axis=-1, scale_format=None,
     el, sf = bf.element, bf.scale_format
     nd = a.ndim
     blk = bf.block
+    ax: int | tuple[int, ...]
     if isinstance(blk, tuple):
         if nd < len(blk):
             raise ValueError(f"block {blk!r} needs at least {len(blk)} "
@@ -350,8 +463,38 @@ def quantize_blocks(x, fmt, *, block=None, axis=-1, scale_format=None,
     return BlockTensor(codes, scales, ts[0] if two else 1.0, bf, out_axis)
 
 
-def block_scales(x, fmt, **kwargs):
-    """The scales of quantize_blocks(x, fmt, **kwargs) alone."""
+def block_scales(x: ArrayLike, fmt: Union[BlockFormatLike, FormatLike],
+                 **kwargs: Any) -> NDArray[Any]:
+    """The scales of quantize_blocks(x, fmt, **kwargs) alone.
+
+    Parameters
+    ----------
+    x
+        As `quantize_blocks`.
+    fmt
+        As `quantize_blocks`.
+    **kwargs
+        As `quantize_blocks`.
+
+    Returns
+    -------
+    ndarray
+        ml_dtypes e8m0 / e4m3 / ue5m3 scales, or float32.
+
+    Raises
+    ------
+    TypeError
+        As `quantize_blocks`.
+    ValueError
+        As `quantize_blocks`.
+
+    Examples
+    --------
+    >>> import numpy as np, lowprec as lp
+    >>> x = np.float32([[0.5, -1.0, 3.0, 10.0]])
+    >>> lp.block_scales(x, "mxfp4", block=2).astype(np.float32)
+    array([[0.25, 2.  ]], dtype=float32)
+    """
     return quantize_blocks(x, fmt, **kwargs).scales
 
 

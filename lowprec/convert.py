@@ -11,6 +11,7 @@ modules never import this one.
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING, Any, Optional
 
 import ml_dtypes
 import numpy as np
@@ -23,6 +24,11 @@ from ._options import (BFLOAT16, ROUNDING, ROUNDING_NAMES, as_float,
 from ._threads import num_threads, pool, run_chunked
 from ._validate import check_out, check_scale
 from .formats import Format, FloatFormat, IntFormat, get_format
+
+if TYPE_CHECKING:
+    from ._typing import (AnyFormatLike, ArrayLike, Backend, BoolLike,
+                          CodeArray, DTypeLike, FloatArray, FormatLike,
+                          IntLike, NDArray, Rounding, Seed)
 
 _IN_TYPES = {np.dtype(np.float64): lib.LP_F64,
              np.dtype(np.float32): lib.LP_F32,
@@ -61,7 +67,7 @@ def as_input(x):
                     "dtype")
 
 
-def check_backend(backend) -> str:
+def check_backend(backend: object) -> Backend:
     return val.check_choice(backend, "backend", BACKENDS)
 
 
@@ -118,13 +124,86 @@ def _encode_any(backend, fmt, a, in_type, opts, scale, codes, label_fmt):
 
 # -- public API ------------------------------------------------------------
 
-def encode(x, fmt, *, rounding="nearest_even", saturate=False,
-           subnormals=True, scale=None, zero_point=None, seed=None,
-           rbits=None, out=None, backend="auto"):
+def encode(x: ArrayLike, fmt: FormatLike, *,
+           rounding: Rounding = "nearest_even", saturate: BoolLike = False,
+           subnormals: BoolLike = True, scale: Optional[ArrayLike] = None,
+           zero_point: Optional[ArrayLike] = None, seed: Seed = None,
+           rbits: Optional[IntLike] = None,
+           out: Optional[NDArray[Any]] = None,
+           backend: Backend = "auto") -> CodeArray:
     """Rounds x (optionally divided by scale) once to fmt; returns codes.
 
-    See API.md section 2 for the full contract: rounding modes, overflow
-    rules, NaN and infinity handling, errors."""
+    Every result is the correctly rounded value of the exact input, rounded
+    once (a float64 input is never rounded through float32).  Overflow,
+    NaN, infinity and subnormal handling follow docs/rounding.md.
+
+    Parameters
+    ----------
+    x
+        Values: any array-like of float64, float32, float16 or ml_dtypes
+        bfloat16 (integers are taken exactly, as float64), any shape and
+        strides, either byte order.  An array exposing
+        ``__cuda_array_interface__`` is encoded on the GPU and the codes
+        are returned there.
+    fmt
+        Target format: a Format, a name or alias ("e4m3") or a dtype.
+    rounding
+        "nearest_even" ("rne"), "nearest_away" ("rna"), "toward_zero"
+        ("rz"), "toward_positive" ("ru"), "toward_negative" ("rd"),
+        "to_odd" ("ro") or "stochastic" ("sr").
+    saturate
+        Overflow gives ±max instead of ±inf (or NaN without infinity).
+    subnormals
+        False flushes results that are subnormal after rounding to zero.
+    scale
+        Dequantization scale (scalar, or broadcastable to x; finite and
+        > 0): rounds ``x / scale``, the division done in x's precision
+        (float32 for float16 / bfloat16 inputs).  ml_dtypes
+        float8_e8m0fnu scales are taken by value.
+    zero_point
+        Integer formats: added after rounding, before saturation.
+    seed
+        Stochastic rounding: the generator's key (an integer in [0,
+        2^64)); each element draws from (seed, flat index).  None draws a
+        fresh seed.
+    rbits
+        Random bits of stochastic rounding, 1..64 (None: 64).
+    out
+        Array to write the codes to (fmt.code_dtype, x's shape,
+        writeable, not overlapping x).
+    backend
+        "c", "numba" or "auto" (the faster for the input); all give the
+        same bits.
+
+    Returns
+    -------
+    ndarray of fmt.code_dtype
+        The codes, x's shape (sub-byte formats: one code per byte, in
+        the low bits; `pack` packs them).
+
+    Raises
+    ------
+    TypeError
+        x of another dtype, or an argument of the wrong kind (a float
+        seed, an int for saturate, ...).
+    ValueError
+        A NaN into a format without NaN (fp4, fp6, integers), a negative
+        value into an unsigned float format, a scale that is not finite
+        and > 0, an unknown rounding or format name, a wrong ``out``.
+
+    Examples
+    --------
+    >>> import numpy as np, lowprec as lp
+    >>> x = np.array([0.3, 1.0625, 448.0, 500.0, -1e-3], np.float32)
+    >>> lp.encode(x, "e4m3")
+    array([ 42,  56, 126, 127, 129], dtype=uint8)
+    >>> lp.encode(x, "e4m3", saturate=True)          # 500 -> max, not NaN
+    array([ 42,  56, 126, 126, 129], dtype=uint8)
+    >>> lp.encode([1.0, 2.5, 3.5], "fp4", rounding="toward_zero")
+    array([2, 4, 5], dtype=uint8)
+    >>> lp.encode([3.0, -7.0], "int4", scale=0.5)     # integers saturate
+    array([ 6, -8], dtype=int8)
+    """
     fmt = get_format(fmt)
     backend = check_backend(backend)
     if _is_device_array(x):
@@ -242,10 +321,54 @@ def as_codes(codes, fmt):
     return _native(c.astype(fmt.code_dtype, copy=False))
 
 
-def decode(codes, fmt, *, dtype=np.float32, scale=None, zero_point=None,
-           out=None, backend="auto"):
-    """Values of codes in dtype (float32, float64, float16 or bfloat16):
-    each exact value (times scale) rounded once to dtype."""
+def decode(codes: ArrayLike, fmt: FormatLike, *,
+           dtype: DTypeLike = np.float32, scale: Optional[ArrayLike] = None,
+           zero_point: Optional[ArrayLike] = None,
+           out: Optional[NDArray[Any]] = None,
+           backend: Backend = "auto") -> FloatArray:
+    """Values of codes in dtype: each exact value (minus zero_point, times
+    scale) rounded once to dtype.
+
+    Parameters
+    ----------
+    codes
+        Codes of fmt (an integer array; an ml_dtypes array of the format
+        is taken by its bits).  Device arrays are decoded on the GPU.
+    fmt
+        The codes' format: a Format, a name or alias, or a dtype.
+    dtype
+        float32 (default), float64, float16 or ml_dtypes bfloat16.
+    scale
+        Scale to multiply by (scalar or broadcastable; finite and > 0).
+    zero_point
+        Integer formats: subtracted before scaling.
+    out
+        Array to write the values to (dtype, the codes' shape).
+    backend
+        "c", "numba" or "auto"; all give the same bits.
+
+    Returns
+    -------
+    ndarray of dtype
+        The values, the codes' shape.  NaN codes give NaN, infinity codes
+        ±inf.
+
+    Raises
+    ------
+    TypeError
+        A dtype other than the four, or codes that are not integers.
+    ValueError
+        Codes outside the format's range, a bad scale or ``out``.
+
+    Examples
+    --------
+    >>> import numpy as np, lowprec as lp
+    >>> lp.decode(np.array([0x38, 0x7E, 0x7F], np.uint8), "e4m3")
+    array([  1., 448.,  nan], dtype=float32)
+    >>> lp.decode(np.array([0x38, 0x7E], np.uint8), "e4m3",
+    ...           dtype=np.float64, scale=0.5)
+    array([  0.5, 224. ])
+    """
     fmt = get_format(fmt)
     check_backend(backend)
     if _is_device_array(codes):
@@ -322,16 +445,72 @@ def _decode_c(fmt, c, res, scale, zp):
 _BLOCK_ARGS = ("block", "axis", "scale_format", "scale_rule", "tensor_amax")
 
 
-def quantize(x, fmt, *, rounding="nearest_even", saturate=False,
-             subnormals=True, scale=None, zero_point=None, seed=None,
-             rbits=None, out=None, backend="auto", **block_args):
+def quantize(x: ArrayLike, fmt: AnyFormatLike, *,
+             rounding: Rounding = "nearest_even", saturate: BoolLike = False,
+             subnormals: BoolLike = True, scale: Optional[ArrayLike] = None,
+             zero_point: Optional[ArrayLike] = None, seed: Seed = None,
+             rbits: Optional[IntLike] = None,
+             out: Optional[NDArray[Any]] = None, backend: Backend = "auto",
+             **block_args: Any) -> FloatArray:
     """Fake quantization: decode(encode(x)) in x's dtype, in one pass for
     float32 and float64 inputs.
 
-    With a block format (a recipe name such as "mxfp4" or a BlockFormat):
+    The values are exact in x's dtype (float64 for integer inputs).  With
+    a block format (a recipe name such as "mxfp4" or a BlockFormat):
     dequantize(quantize_blocks(x, fmt, ...)) with quantize_blocks' keyword
-    arguments (block, axis, scale_format, scale_rule, tensor_amax, rounding,
-    seed), which override the recipe (API.md section 8)."""
+    arguments (block, axis, scale_format, scale_rule, tensor_amax,
+    rounding, seed), which override the recipe (docs/blocks.md).
+
+    Parameters
+    ----------
+    x
+        Values, as `encode` takes them.
+    fmt
+        An element format (as `encode`) or a block format.
+    rounding
+        As `encode`.
+    saturate
+        As `encode`.
+    subnormals
+        As `encode`.
+    scale
+        As `encode`.
+    zero_point
+        As `encode`.
+    seed
+        As `encode`.
+    rbits
+        As `encode`.
+    backend
+        As `encode`.
+    out
+        Array to write the values to (x's dtype and shape).
+    **block_args
+        Block formats only: quantize_blocks' block, axis, scale_format,
+        scale_rule and tensor_amax.
+
+    Returns
+    -------
+    ndarray of x's dtype
+        The quantized values.
+
+    Raises
+    ------
+    TypeError
+        As `encode`; block arguments with an element format, or
+        saturate / subnormals / scale / zero_point / rbits with a block
+        format.
+    ValueError
+        As `encode` and `quantize_blocks`.
+
+    Examples
+    --------
+    >>> import numpy as np, lowprec as lp
+    >>> lp.quantize(np.array([0.1, 0.2]), "bf16")
+    array([0.10009766, 0.20019531])
+    >>> lp.quantize(np.float32([500.0]), "e4m3", saturate=True)
+    array([448.], dtype=float32)
+    """
     unknown = [k for k in block_args if k not in _BLOCK_ARGS]
     if unknown:
         raise TypeError(f"quantize() got an unexpected keyword argument "
@@ -358,6 +537,7 @@ def quantize(x, fmt, *, rounding="nearest_even", saturate=False,
                         f"formats (such as 'mxfp4'), not of "
                         f"{getattr(get_format(fmt), 'name', None) or fmt!r}")
     fmt = get_format(fmt)
+    assert isinstance(fmt, Format)      # block formats returned above
     check_backend(backend)
     if _is_device_array(x):
         from . import _cuda          # on first use: see encode
@@ -431,10 +611,37 @@ def _nbits(fmt):
     return fmt.bits if isinstance(fmt, IntFormat) else fmt.nbits
 
 
-def pack(codes, fmt) -> np.ndarray:
+def pack(codes: ArrayLike, fmt: FormatLike) -> NDArray[np.uint8]:
     """Dense little-endian bit layout of sub-byte codes (flattened in C
     order): two fp4/int4 per byte, four fp6 in three bytes, the first code
-    in the lowest bits.  The last byte is zero-padded."""
+    in the lowest bits.  The last byte is zero-padded.
+
+    Parameters
+    ----------
+    codes
+        Codes of fmt, one per byte (as `encode` returns them).
+    fmt
+        A format of fewer than 8 bits.
+
+    Returns
+    -------
+    ndarray of uint8
+        ceil(n * bits / 8) bytes for n codes.
+
+    Raises
+    ------
+    ValueError
+        A format of 8 bits or more, or codes outside the format.
+
+    Examples
+    --------
+    >>> import lowprec as lp
+    >>> codes = lp.encode([1.0, -2.0, 6.0], "fp4")
+    >>> codes
+    array([ 2, 12,  7], dtype=uint8)
+    >>> lp.pack(codes, "fp4")                 # 0xC2, 0x07
+    array([194,   7], dtype=uint8)
+    """
     fmt = get_format(fmt)
     nb = _nbits(fmt)
     if nb >= 8:
@@ -443,8 +650,36 @@ def pack(codes, fmt) -> np.ndarray:
     return blocks.pack_bits(as_codes(codes, fmt).view(np.uint8), nb)
 
 
-def unpack(packed, fmt, n: int) -> np.ndarray:
-    """Inverse of pack: the first n codes (1-D, fmt.code_dtype)."""
+def unpack(packed: ArrayLike, fmt: FormatLike, n: IntLike) -> CodeArray:
+    """Inverse of pack: the first n codes (1-D, fmt.code_dtype).
+
+    Parameters
+    ----------
+    packed
+        uint8 bytes in the layout of `pack`.
+    fmt
+        A format of fewer than 8 bits.
+    n
+        How many codes to unpack (>= 0).
+
+    Returns
+    -------
+    ndarray of fmt.code_dtype
+        The n codes, one per byte (signed integer formats sign-extended).
+
+    Raises
+    ------
+    TypeError
+        packed not uint8, or n not an integer.
+    ValueError
+        A format of 8 bits or more, n < 0, or too few bytes for n codes.
+
+    Examples
+    --------
+    >>> import numpy as np, lowprec as lp
+    >>> lp.unpack(np.array([194, 7], np.uint8), "fp4", 3)
+    array([ 2, 12,  7], dtype=uint8)
+    """
     fmt = get_format(fmt)
     nb = _nbits(fmt)
     if nb >= 8:

@@ -11,12 +11,18 @@ import dataclasses
 import functools
 import math
 from decimal import Decimal
-from typing import Optional
+from typing import (TYPE_CHECKING, Any, Dict, Optional, Tuple, Union,
+                    overload)
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ._clib import ffi, lib
 from ._validate import check_bool, check_choice, check_int
+
+if TYPE_CHECKING:
+    from ._typing import (BlockShape, BoolLike, FormatLike, IntLike,
+                          RecipeName)
 
 _NANS = {"ieee": lib.LP_NANS_IEEE, "top": lib.LP_NANS_TOP,
          "negzero": lib.LP_NANS_NEGZERO, "none": lib.LP_NANS_NONE}
@@ -41,11 +47,26 @@ _LAYOUTS = {lib.LP_LAYOUT_INT: "int", lib.LP_LAYOUT_FLOAT: "float",
 
 
 class Format:
-    """Common interface of FloatFormat and IntFormat."""
+    """Common interface of FloatFormat and IntFormat.
+
+    Every format has ``name``, ``kind`` ("float" or "int"), ``nbits``,
+    ``max``, ``min_normal``, ``min_subnormal``, ``eps``, ``code_dtype``,
+    ``values()``, ``value(code)`` and ``describe(code)``.  Formats are
+    immutable, hashable and picklable; two formats with the same fields
+    are equal whatever their names.
+
+    Examples
+    --------
+    >>> import lowprec as lp
+    >>> isinstance(lp.get_format("int8"), lp.Format)
+    True
+    """
 
     kind: str
+    name: Optional[str]
+    _st: Any
 
-    def _init_struct(self, **fields):
+    def _init_struct(self, **fields: Any) -> None:
         st = ffi.new("lp_format *")
         for key, value in fields.items():
             setattr(st, key, int(value))
@@ -55,16 +76,96 @@ class Format:
         object.__setattr__(self, "_st", st)
 
     @property
-    def struct(self):
+    def struct(self) -> Any:
         """The C ``lp_format *`` (cffi pointer) describing this format."""
         return self._st
 
     @property
     def nbits(self) -> int:
+        """Width of a code in bits."""
         return self._st.nbits
 
     @property
-    def code_dtype(self) -> np.dtype:
+    def code_dtype(self) -> np.dtype[Any]:
+        """NumPy dtype of the codes (uint8 / uint16 / uint32; int8 / uint8
+        / int16 / uint16 for integer formats)."""
+        raise NotImplementedError
+
+    @property
+    def max(self) -> float:
+        """Largest finite value."""
+        raise NotImplementedError
+
+    @property
+    def min_normal(self) -> float:
+        """Smallest positive normal value (1 for integers)."""
+        raise NotImplementedError
+
+    @property
+    def min_subnormal(self) -> float:
+        """Smallest positive value (1 for integers)."""
+        raise NotImplementedError
+
+    @property
+    def eps(self) -> float:
+        """Gap between 1.0 and the next larger value (1 for integers)."""
+        raise NotImplementedError
+
+    def value(self, code: IntLike) -> float:
+        """Exact value of one code (a float: every value of a format of
+        at most 32 bits is a float64).
+
+        Parameters
+        ----------
+        code
+            A code of the format (integer formats: the integer itself).
+
+        Examples
+        --------
+        >>> import lowprec as lp
+        >>> lp.get_format("int4").value(-3)
+        -3.0
+        """
+        raise NotImplementedError
+
+    def values(self) -> NDArray[np.float64]:
+        """All distinct finite values, float64, sorted.
+
+        Raises
+        ------
+        ValueError
+            For formats of more than 24 bits (float32).
+
+        Examples
+        --------
+        >>> import lowprec as lp
+        >>> lp.get_format("uint2").values()
+        array([0., 1., 2., 3.])
+        """
+        raise NotImplementedError
+
+    def describe(self, code: IntLike) -> str:
+        """Readable decomposition of one code: the bits, their fields and
+        class, and the exact value.
+
+        Parameters
+        ----------
+        code
+            A code of the format.
+
+        Raises
+        ------
+        TypeError
+            code not an integer.
+        ValueError
+            code not a code of the format.
+
+        Examples
+        --------
+        >>> import lowprec as lp
+        >>> print(lp.get_format("int8").describe(-3))
+        int8 -3 = 0b11111101: integer, value -3
+        """
         raise NotImplementedError
 
     @property
@@ -83,7 +184,7 @@ class Format:
         return (_rebuild, (type(self), fields))
 
 
-def _check_name(name, cls):
+def _check_name(name: object, cls: str) -> None:
     if name is not None and not isinstance(name, str):
         raise TypeError(f"{cls} name must be None or a string, got "
                         f"{name!r} ({type(name).__name__})")
@@ -129,6 +230,46 @@ class FloatFormat(Format):
     ``negzero``, ``subnormals`` and ``signed`` are bools (``True`` /
     ``False`` or NumPy bools, not 0 / 1).  The wrong kind raises
     TypeError, a value out of range ValueError.
+
+    Parameters
+    ----------
+    ebits
+        Exponent field width, 1..8.
+    mbits
+        Mantissa field width, 0..23.
+    bias
+        Exponent bias, -126..254 (None: 2^(ebits - 1) - 1).
+    infs
+        Whether the format has infinities.
+    nans
+        Where the NaN codes are: "ieee", "top", "negzero" or "none".
+    negzero
+        Whether -0 has its own code.
+    subnormals
+        Whether exponent field 0 holds subnormals (False: no zero).
+    signed
+        Whether there is a sign bit.
+    name
+        A label for repr and messages (not compared).
+
+    Raises
+    ------
+    TypeError
+        A field of the wrong kind.
+    ValueError
+        A field out of range, or a combination without a valid layout.
+
+    Examples
+    --------
+    >>> import lowprec as lp
+    >>> p3109 = lp.FloatFormat(4, 3, bias=8, infs=True, nans="negzero",
+    ...                        negzero=False)
+    >>> p3109
+    FloatFormat(4, 3, bias=8, nans='negzero', negzero=False)
+    >>> p3109.max
+    224.0
+    >>> lp.FloatFormat(4, 3, infs=False, nans="top") == lp.get_format("e4m3")
+    True
     """
 
     ebits: int
@@ -143,7 +284,7 @@ class FloatFormat(Format):
 
     kind = "float"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         # Every field checked in the ranges lp_format_init accepts (the
         # widths together: 2..32 bits, checked by the C function).
         _set = functools.partial(object.__setattr__, self)
@@ -170,7 +311,7 @@ class FloatFormat(Format):
 
     # -- derived properties (from the C struct) ---------------------------
     @property
-    def code_dtype(self) -> np.dtype:
+    def code_dtype(self) -> np.dtype[Any]:
         n = self.nbits
         return np.dtype(np.uint8 if n <= 8 else np.uint16 if n <= 16
                         else np.uint32)
@@ -204,22 +345,27 @@ class FloatFormat(Format):
 
     @property
     def sign_bit(self) -> int:
+        """The sign bit as a mask (0 for unsigned formats)."""
         return self._st.sign_bit
 
     @property
     def has_zero(self) -> bool:
+        """Whether the format has a zero (E8M0 has none)."""
         return bool(self._st.has_zero)
 
     @property
     def max(self) -> float:
+        """Largest finite value."""
         return lib.lp_decode_one(self._st, self.max_code)
 
     @property
     def min_normal(self) -> float:
+        """Smallest positive normal value, 2^emin."""
         return math.ldexp(1.0, self.emin)
 
     @property
     def min_subnormal(self) -> float:
+        """Smallest positive value (min_normal without subnormals)."""
         if not self.subnormals:
             return self.min_normal
         return math.ldexp(1.0, self.emin - self.mbits)
@@ -229,12 +375,36 @@ class FloatFormat(Format):
         """Gap between 1.0 and the next larger value."""
         return math.ldexp(1.0, -self.mbits)
 
-    def value(self, code: int) -> float:
-        """Exact value of one code (float; NaN and +-inf for specials)."""
+    def value(self, code: IntLike) -> float:
+        """Exact value of one code (float; NaN and +-inf for specials).
+
+        Parameters
+        ----------
+        code
+            A code of the format, 0 <= code < 2^nbits.
+
+        Examples
+        --------
+        >>> import lowprec as lp
+        >>> lp.get_format("e4m3").value(0x7E)
+        448.0
+        """
         return lib.lp_decode_one(self._st, int(code))
 
-    def values(self) -> np.ndarray:
-        """All distinct finite values, float64, sorted."""
+    def values(self) -> NDArray[np.float64]:
+        """All distinct finite values, float64, sorted.
+
+        Raises
+        ------
+        ValueError
+            For formats of more than 24 bits (float32).
+
+        Examples
+        --------
+        >>> import lowprec as lp
+        >>> lp.get_format("fp4").values()[-5:]
+        array([1.5, 2. , 3. , 4. , 6. ])
+        """
         if self.nbits > 24:
             raise ValueError(f"{self.name or self!r} has 2^{self.nbits} codes;"
                              " values() is limited to formats of <= 24 bits")
@@ -245,8 +415,28 @@ class FloatFormat(Format):
                       ffi.cast("void *", v.ctypes.data))
         return np.unique(v[np.isfinite(v)])
 
-    def describe(self, code: int) -> str:
-        """Readable decomposition of one code."""
+    def describe(self, code: IntLike) -> str:
+        """Readable decomposition of one code: bit fields, class and the
+        exact value.
+
+        Parameters
+        ----------
+        code
+            A code of the format, 0 <= code < 2^nbits.
+
+        Raises
+        ------
+        TypeError
+            code not an integer.
+        ValueError
+            code not a code of the format.
+
+        Examples
+        --------
+        >>> import lowprec as lp
+        >>> print(lp.get_format("e4m3").describe(0x7E))
+        float8_e4m3fn 0x7e = 0b0_1111_110: sign +, exponent field 15, mantissa field 6, normal = +1.110b x 2^8, value 448
+        """
         code = check_int(code, "code")
         if not 0 <= code < (1 << self.nbits):
             raise ValueError(f"{code:#x} is not a code of {self._label()} "
@@ -271,6 +461,7 @@ class FloatFormat(Format):
         else:
             cls = "normal"
         if cls in ("normal", "subnormal"):
+            assert self.bias is not None        # set by __post_init__
             e = (self.emin if cls == "subnormal" else field - self.bias)
             lead = "0" if cls == "subnormal" else "1"
             frac = format(mant, f"0{self.mbits}b") if self.mbits else ""
@@ -286,7 +477,7 @@ class FloatFormat(Format):
     def _label(self) -> str:
         return self.name or repr(self)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         if self.name:
             return f"FloatFormat({self.name!r})"
         args = [str(self.ebits), str(self.mbits), f"bias={self.bias}"]
@@ -307,7 +498,35 @@ class IntFormat(Format):
     sign-extended for signed formats.  ``narrow=True`` drops the most
     negative value (int8: [-127, 127]).  ``bits`` is an integer in
     2..16 (not a float or str), ``signed`` and ``narrow`` are bools
-    (TypeError for the wrong kind, ValueError out of range)."""
+    (TypeError for the wrong kind, ValueError out of range).
+
+    Parameters
+    ----------
+    bits
+        Width, 2..16.
+    signed
+        Two's complement (True) or unsigned.
+    narrow
+        Drop the most negative value (signed formats).
+    name
+        A label for repr and messages (not compared).
+
+    Raises
+    ------
+    TypeError
+        A field of the wrong kind.
+    ValueError
+        bits out of range.
+
+    Examples
+    --------
+    >>> import lowprec as lp
+    >>> f = lp.IntFormat(4, narrow=True)
+    >>> f.min, f.max, f.code_dtype
+    (-7, 7, dtype('int8'))
+    >>> print(f.describe(-7))
+    IntFormat(4, narrow=True) -7 = 0b1001: integer, value -7
+    """
 
     bits: int
     signed: bool = True
@@ -316,7 +535,7 @@ class IntFormat(Format):
 
     kind = "int"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _set = functools.partial(object.__setattr__, self)
         _set("bits", check_int(self.bits, "IntFormat bits", 2, 16))
         for field in ("signed", "narrow"):
@@ -326,28 +545,30 @@ class IntFormat(Format):
                           is_signed=self.signed, narrow=self.narrow)
 
     @property
-    def code_dtype(self) -> np.dtype:
+    def code_dtype(self) -> np.dtype[Any]:
         if self.bits <= 8:
             return np.dtype(np.int8 if self.signed else np.uint8)
         return np.dtype(np.int16 if self.signed else np.uint16)
 
     @property
     def min(self) -> int:
+        """Smallest value."""
         return self._st.int_min
 
     @property
     def max(self) -> int:
+        """Largest value."""
         return self._st.int_max
 
     min_normal = min_subnormal = eps = property(lambda self: 1)
 
-    def value(self, code: int) -> float:
+    def value(self, code: IntLike) -> float:
         return float(code)
 
-    def values(self) -> np.ndarray:
+    def values(self) -> NDArray[np.float64]:
         return np.arange(self.min, self.max + 1, dtype=np.float64)
 
-    def describe(self, code: int) -> str:
+    def describe(self, code: IntLike) -> str:
         code = check_int(code, "code")
         if not self.min <= code <= self.max:
             raise ValueError(f"{code} is not a code of {self._label()} "
@@ -358,7 +579,7 @@ class IntFormat(Format):
     def _label(self) -> str:
         return self.name or repr(self)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         if self.name:
             return f"IntFormat({self.name!r})"
         args = [str(self.bits)]
@@ -372,7 +593,7 @@ class IntFormat(Format):
 # -- the registry: one line per built-in -----------------------------------
 # name, aliases, format (value semantics as ml_dtypes for the types it has).
 _F = FloatFormat
-_REGISTRY = [
+_REGISTRY: list[tuple[str, tuple[str, ...], FloatFormat | IntFormat]] = [
     ("float32", ("fp32",), _F(8, 23)),
     ("tfloat32", ("tf32",), _F(8, 10)),
     ("bfloat16", ("bf16",), _F(8, 7)),
@@ -404,22 +625,78 @@ _REGISTRY = [
     ("uint2", (), IntFormat(2, signed=False)),
 ]
 
-_FORMATS = {}
-_ALIASES = {}
+_FORMATS: Dict[str, Union[FloatFormat, IntFormat]] = {}
+_ALIASES: Dict[str, str] = {}
 for _name, _aliases, _fmt in _REGISTRY:
     _FORMATS[_name] = dataclasses.replace(_fmt, name=_name)
     for _alias in (_name,) + _aliases:
         _ALIASES[_alias] = _name
 
 
-def formats() -> dict:
-    """Every built-in format by name."""
+def formats() -> Dict[str, Union[FloatFormat, IntFormat]]:
+    """Every built-in format by name (aliases are not keys).
+
+    Examples
+    --------
+    >>> import lowprec as lp
+    >>> lp.formats()["bfloat16"]
+    FloatFormat('bfloat16')
+    >>> "float8_e4m3fn" in lp.formats()
+    True
+    """
     return dict(_FORMATS)
 
 
-def get_format(spec) -> Format:
+@overload
+def get_format(spec: FloatFormat) -> FloatFormat: ...
+@overload
+def get_format(spec: IntFormat) -> IntFormat: ...
+@overload
+def get_format(spec: BlockFormat) -> BlockFormat: ...
+@overload
+def get_format(  # type: ignore[overload-overlap]
+        spec: RecipeName) -> BlockFormat: ...
+@overload
+def get_format(spec: FormatLike) -> Format: ...
+
+
+def get_format(spec: Union[FormatLike, BlockFormat]
+               ) -> Union[Format, BlockFormat]:
     """A Format from a Format, a name or alias, or a NumPy / ml_dtypes
-    dtype (``np.float16``, ``ml_dtypes.float8_e4m3fn``, ...)."""
+    dtype (``np.float16``, ``ml_dtypes.float8_e4m3fn``, ...).
+
+    Block recipe names ("mxfp4", "nvfp4", ...) give their BlockFormat.
+    Names are matched as given, then in lower case.
+
+    Parameters
+    ----------
+    spec
+        A Format or BlockFormat (returned as it is), a name or alias, or
+        a dtype or scalar type.
+
+    Returns
+    -------
+    Format or BlockFormat
+        The format.
+
+    Raises
+    ------
+    TypeError
+        spec None or of another kind.
+    ValueError
+        An unknown name (the message lists the known ones), or a dtype
+        without a lowprec format.
+
+    Examples
+    --------
+    >>> import numpy as np, ml_dtypes, lowprec as lp
+    >>> lp.get_format("e4m3")
+    FloatFormat('float8_e4m3fn')
+    >>> lp.get_format(ml_dtypes.float8_e5m2), lp.get_format(np.float16)
+    (FloatFormat('float8_e5m2'), FloatFormat('float16'))
+    >>> lp.get_format("mxfp4").block
+    32
+    """
     if isinstance(spec, (Format, BlockFormat)):
         return spec
     if spec is None:        # np.dtype(None) would be float64
@@ -453,7 +730,7 @@ _E8M0_RULES = ("floor", "ceil", "rceil", "even")
 _F32_RULES = ("decode", "encode", "pow2")
 _FLOAT_SCALE_RULES = ("nvfp4",)
 RULES = _E8M0_RULES + _FLOAT_SCALE_RULES + _F32_RULES
-def _scale_kind(sf) -> str:
+def _scale_kind(sf: Format) -> str:
     """"e8m0", "float32" or "float" (an 8-bit float scale: nvfp4 rule)."""
     if sf.name == "float8_e8m0fnu":
         return "e8m0"
@@ -462,12 +739,12 @@ def _scale_kind(sf) -> str:
     return "float"
 
 
-def _rules_of(sf):
+def _rules_of(sf: Format) -> Tuple[str, ...]:
     return {"e8m0": _E8M0_RULES, "float32": _F32_RULES,
             "float": _FLOAT_SCALE_RULES}[_scale_kind(sf)]
 
 
-def _check_block(block):
+def _check_block(block: BlockShape) -> Union[int, Tuple[int, ...]]:
     if isinstance(block, tuple):
         if not 1 <= len(block) <= 2:
             raise ValueError(f"block must be an int or a tuple of 1 or 2 "
@@ -481,15 +758,60 @@ class BlockFormat:
     """A block-scaled format: element format, block size (int along an axis
     or a tuple over the last axes), scale format (e8m0, an 8-bit float such
     as e4m3 / ue5m3, or float32) and scale rule (see RULES; None: the scale
-    format's first).  two_level: nvfp4's float32 tensor scale."""
-    element: Format
-    block: object
-    scale_format: Format
-    scale_rule: str = None
-    two_level: bool = False
-    name: str = None
+    format's first).  two_level: nvfp4's float32 tensor scale.
 
-    def __post_init__(self):
+    Parameters
+    ----------
+    element
+        Element format of at most 8 bits (not e8m0).
+    block
+        Block size: an int (along one axis) or a tuple of one or two ints
+        over the last axes.
+    scale_format
+        e8m0, float32 or a float format of at most 8 bits.
+    scale_rule
+        e8m0: "floor", "ceil", "rceil", "even"; float32: "decode",
+        "encode", "pow2"; 8-bit floats: "nvfp4".
+    two_level
+        A float32 tensor scale above the block scales (nvfp4).
+    name
+        A label for repr.
+
+    Raises
+    ------
+    TypeError
+        A block or two_level of the wrong kind, an element or scale format
+        that is not a format.
+    ValueError
+        A block < 1, an element format that is e8m0 or wider than 8 bits,
+        a scale format or rule outside those above.
+
+    Examples
+    --------
+    >>> import lowprec as lp
+    >>> bf = lp.BlockFormat("e2m1", 32, "e8m0", "floor")
+    >>> bf.element, bf.scale_format
+    (FloatFormat('float4_e2m1fn'), FloatFormat('float8_e8m0fnu'))
+    >>> lp.BlockFormat("e4m3", (128, 128), "float32").scale_rule
+    'decode'
+    """
+    element: Format
+    block: Union[int, Tuple[int, ...]]
+    scale_format: Format
+    scale_rule: str = None  # type: ignore[assignment]  # None: the first
+    two_level: bool = False
+    name: Optional[str] = None
+
+    if TYPE_CHECKING:
+        # what the generated __init__ accepts (the fields hold the checked
+        # values: Format objects, the rule's name)
+        def __init__(self, element: FormatLike, block: BlockShape,
+                     scale_format: FormatLike,
+                     scale_rule: Optional[str] = None, *,
+                     two_level: BoolLike = False,
+                     name: Optional[str] = None) -> None: ...
+
+    def __post_init__(self) -> None:
         el = get_format(self.element)
         if el.name == "float8_e8m0fnu":
             raise ValueError("element must not be e8m0 (float8_e8m0fnu "
@@ -518,7 +840,7 @@ class BlockFormat:
         object.__setattr__(self, "two_level",
                            check_bool(self.two_level, "two_level"))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         parts = [f"element={self.element.name!r}", f"block={self.block!r}",
                  f"scale_format={self.scale_format.name!r}",
                  f"scale_rule={self.scale_rule!r}"]
@@ -529,7 +851,8 @@ class BlockFormat:
         return f"BlockFormat({', '.join(parts)})"
 
 
-def _recipe(name, element, block, scale, rule, two_level=False):
+def _recipe(name: str, element: str, block: BlockShape, scale: str,
+            rule: str, two_level: bool = False) -> Tuple[str, BlockFormat]:
     return name, BlockFormat(element, block, scale, rule,
                              two_level=two_level, name=name)
 
@@ -548,11 +871,11 @@ _RECIPES = dict([
 ])
 
 
-def recipes() -> dict:
+def recipes() -> Dict[str, BlockFormat]:
     """Every named block recipe by name."""
     return dict(_RECIPES)
 
 
-def _recipe_of(name):
+def _recipe_of(name: str) -> Optional[BlockFormat]:
     """The BlockFormat of a recipe name, or None."""
     return _RECIPES.get(name, _RECIPES.get(name.lower()))

@@ -48,6 +48,8 @@ into a format with neither zero nor NaN), the scalar encoder returns code 0
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
 import numba
 import numpy as np
 from numba.core.registry import CPUDispatcher
@@ -57,6 +59,10 @@ from . import _validate as val
 from ._numba_backend import k32
 from ._options import check_rounding
 from .formats import get_format
+
+if TYPE_CHECKING:
+    from ._typing import (BoolLike, DTypeLike, FormatLike, IntLike,
+                          RealLike, Rounding)
 
 __all__ = ["encoder", "quantizer", "decoder", "ERR_NAN", "ERR_NEGATIVE",
            "ERR_ZERO"]
@@ -178,11 +184,57 @@ def _like_overload(x, v):
 
 # -- factories -------------------------------------------------------------
 
-def encoder(fmt, rounding="nearest_even", saturate=False, subnormals=True,
-            scale=None, *, zero_point=None, rbits=None, with_flags=False):
+def encoder(fmt: FormatLike, rounding: Rounding = "nearest_even",
+            saturate: BoolLike = False, subnormals: BoolLike = True,
+            scale: Optional[RealLike] = None, *,
+            zero_point: Optional[IntLike] = None,
+            rbits: Optional[IntLike] = None,
+            with_flags: BoolLike = False) -> Callable[..., Any]:
     """A Numba scalar function x -> code of fmt (fmt.code_dtype), the bits
     of ``lp.encode(x, fmt, ...)``.  Stochastic rounding: (x, seed, index).
-    with_flags: returns (code, err) (see the module docstring)."""
+    with_flags: returns (code, err) (see the module docstring).
+
+    Parameters
+    ----------
+    fmt
+        As `lowprec.encode` (compile-time constants of the function).
+    rounding
+        As `lowprec.encode` (compile-time constants of the function).
+    saturate
+        As `lowprec.encode` (compile-time constants of the function).
+    subnormals
+        As `lowprec.encode` (compile-time constants of the function).
+    zero_point
+        As `lowprec.encode` (compile-time constants of the function).
+    rbits
+        As `lowprec.encode` (compile-time constants of the function).
+    scale
+        A scalar scale (finite, > 0): the function rounds x / scale.
+    with_flags
+        Return (code, err), err the ERR_* bits of what lowprec.encode
+        would raise for (compiled code cannot raise; the code is then 0).
+
+    Returns
+    -------
+    numba dispatcher
+        ``enc(x)`` (``enc(x, seed, index)`` for stochastic rounding),
+        callable from ``@numba.njit`` code, ``numba.cuda`` kernels and
+        Python.
+
+    Raises
+    ------
+    TypeError
+        At build time, for the arguments `lowprec.encode` would refuse.
+    ValueError
+        At build time, for the arguments `lowprec.encode` would refuse.
+
+    Examples
+    --------
+    >>> import lowprec as lp, lowprec.jit
+    >>> enc = lp.jit.encoder("e4m3", saturate=True)
+    >>> enc(1.0), enc(500.0)
+    (56, 126)
+    """
     sp = _Spec(fmt, rounding, saturate, subnormals, scale, zero_point, rbits)
     F, O, K, use32 = sp.F, sp.O, sp.K, sp.use32
     hs, s32, s64 = sp.has_scale, sp.s32, sp.s64
@@ -200,12 +252,12 @@ def encoder(fmt, rounding="nearest_even", saturate=False, subnormals=True,
                                mix(np.uint64(seed)), index)
             return ctype(code)
     elif with_flags:
-        def enc(x):
+        def enc(x):  # type: ignore[misc]  # arity by rounding mode
             code, err = scalar(F, O, K, use32, x, hs, s32, s64,
                                np.uint64(0), 0)
             return ctype(code), err
     else:
-        def enc(x):
+        def enc(x):  # type: ignore[misc]  # arity by rounding mode
             code, err = scalar(F, O, K, use32, x, hs, s32, s64,
                                np.uint64(0), 0)
             return ctype(code)
@@ -217,11 +269,54 @@ def encoder(fmt, rounding="nearest_even", saturate=False, subnormals=True,
                    _check_seed_index if sp.stochastic else None)
 
 
-def quantizer(fmt, rounding="nearest_even", saturate=False, subnormals=True,
-              scale=None, *, zero_point=None, rbits=None, with_flags=False):
+def quantizer(fmt: FormatLike, rounding: Rounding = "nearest_even",
+              saturate: BoolLike = False, subnormals: BoolLike = True,
+              scale: Optional[RealLike] = None, *,
+              zero_point: Optional[IntLike] = None,
+              rbits: Optional[IntLike] = None,
+              with_flags: BoolLike = False) -> Callable[..., Any]:
     """A Numba scalar function x -> decode(encode(x)) in x's type (float32
     for float32 inputs, else float64), the bits of ``lp.quantize``.
-    Stochastic rounding: (x, seed, index).  with_flags: (value, err)."""
+    Stochastic rounding: (x, seed, index).  with_flags: (value, err).
+
+    Parameters
+    ----------
+    fmt
+        As `encoder`.
+    rounding
+        As `encoder`.
+    saturate
+        As `encoder`.
+    subnormals
+        As `encoder`.
+    scale
+        As `encoder`.
+    zero_point
+        As `encoder`.
+    rbits
+        As `encoder`.
+    with_flags
+        As `encoder`.
+
+    Returns
+    -------
+    numba dispatcher
+        ``q(x)`` (``q(x, seed, index)`` for stochastic rounding).
+
+    Raises
+    ------
+    TypeError
+        At build time, as `encoder`.
+    ValueError
+        At build time, as `encoder`.
+
+    Examples
+    --------
+    >>> import lowprec as lp, lowprec.jit
+    >>> q = lp.jit.quantizer("bfloat16", rounding="toward_zero")
+    >>> q(0.1)
+    0.099609375
+    """
     sp = _Spec(fmt, rounding, saturate, subnormals, scale, zero_point, rbits)
     F, O, K, use32 = sp.F, sp.O, sp.K, sp.use32
     hs, s32, s64, zp = sp.has_scale, sp.s32, sp.s64, sp.zp
@@ -235,7 +330,7 @@ def quantizer(fmt, rounding="nearest_even", saturate=False, subnormals=True,
             return _like(x, value(F, code, zp, hs,
                                   _decode_scale(x, s32, s64))), err
     else:
-        def q(x):
+        def q(x):  # type: ignore[misc]  # arity by rounding mode
             code, err = scalar(F, O, K, use32, x, hs, s32, s64,
                                np.uint64(0), 0)
             return _like(x, value(F, code, zp, hs,
@@ -248,10 +343,10 @@ def quantizer(fmt, rounding="nearest_even", saturate=False, subnormals=True,
         def quant(x, seed, index):
             return inner(x, seed, index)[0]
     elif with_flags:
-        def quant(x):
+        def quant(x):  # type: ignore[misc]  # arity by rounding mode
             return inner(x)
     else:
-        def quant(x):
+        def quant(x):  # type: ignore[misc]  # arity by rounding mode
             return inner(x)[0]
     args = "x, seed, index" if sp.stochastic else "x"
     return _finish(quant, sp, "quantize", f"""{sp.name('quantize')}({args}):
@@ -260,11 +355,45 @@ def quantizer(fmt, rounding="nearest_even", saturate=False, subnormals=True,
                    _check_seed_index if sp.stochastic else None)
 
 
-def decoder(fmt, dtype=np.float32, scale=None, *, zero_point=None):
+def decoder(fmt: FormatLike, dtype: DTypeLike = np.float32,
+            scale: Optional[RealLike] = None, *,
+            zero_point: Optional[IntLike] = None) -> Callable[..., Any]:
     """A Numba scalar function code -> value in dtype (float32 or float64),
     the bits of ``lp.decode(codes, fmt, dtype=dtype, scale=scale,
     zero_point=zero_point)``: the exact value (minus zero_point), times
-    scale, rounded once."""
+    scale, rounded once.
+
+    Parameters
+    ----------
+    fmt
+        The codes' format.
+    dtype
+        float32 or float64.
+    scale
+        A scalar scale (finite, > 0).
+    zero_point
+        Integer formats: subtracted before scaling.
+
+    Returns
+    -------
+    numba dispatcher
+        ``dec(code)``; called from Python it checks the code (TypeError,
+        ValueError as `lowprec.decode`).
+
+    Raises
+    ------
+    TypeError
+        A dtype other than float32 / float64, arguments of the wrong kind.
+    ValueError
+        Arguments out of range.
+
+    Examples
+    --------
+    >>> import numpy as np, lowprec as lp, lowprec.jit
+    >>> dec = lp.jit.decoder("e4m3", np.float64)
+    >>> dec(0x7E)
+    448.0
+    """
     sp = _Spec(fmt, "nearest_even", False, True, scale, zero_point, None)
     dt = np.dtype(dtype)
     if dt not in (np.dtype(np.float32), np.dtype(np.float64)):

@@ -1,6 +1,6 @@
 """Exact reference implementation of lowprec's formats and rounding.
 
-Pure Python, integers and :class:`fractions.Fraction` only: every value is
+Pure Python, integers and `fractions.Fraction` only: every value is
 held exactly and every rounding decision is taken on exact quantities, so
 this module is the yardstick the C and Numba kernels are tested against,
 and a way for hardware engineers to generate test vectors.  It is written
@@ -32,9 +32,17 @@ Public functions
 Rule numbers in comments refer to the rounding rules in ``ref_encode``.
 """
 
+from __future__ import annotations
+
 import math
 import numbers
 from fractions import Fraction
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Union
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, DTypeLike, NDArray
+
+    from ._typing import Rounding
 
 __all__ = [
     "ROUNDING_MODES",
@@ -132,10 +140,29 @@ def _check_code(fmt, code):
     return code
 
 
-def ref_fields(fmt, code):
+def ref_fields(fmt: Any, code: int) -> Tuple[int, int, int]:
     """Split a float code into (sign, exponent field, mantissa field).
 
-    Example: e4m3fn 0x7E = 0b0_1111_110 -> (0, 15, 6).
+    Parameters
+    ----------
+    fmt
+        A format description (a lowprec Format, or an object with its
+        primary fields: see the module docstring).
+    code
+        A code of fmt (an unsigned bit pattern).
+
+    Raises
+    ------
+    ValueError
+        A code outside the format.
+
+    Examples
+    --------
+    e4m3fn 0x7E = 0b0_1111_110:
+
+    >>> import lowprec as lp
+    >>> ref_fields(lp.get_format("e4m3"), 0x7E)
+    (0, 15, 6)
     """
     code = _check_code(fmt, code)
     sign = 1 if code & _sign_bit(fmt) else 0
@@ -187,10 +214,30 @@ def _mag_value(fmt, mag):
     return Fraction((1 << fmt.mbits) + m) * Fraction(2) ** (e - fmt.bias - fmt.mbits)
 
 
-def ref_classify(fmt, code):
+def ref_classify(fmt: Any, code: int) -> str:
     """Class of a code: 'zero', 'subnormal', 'normal', 'inf' or 'nan'.
 
     Integer formats: 'zero' for 0, 'normal' otherwise.
+
+    Parameters
+    ----------
+    fmt
+        A format description (a lowprec Format, or an object with its
+        primary fields: see the module docstring).
+    code
+        A code of fmt.
+
+    Raises
+    ------
+    ValueError
+        A code outside the format.
+
+    Examples
+    --------
+    >>> import lowprec as lp
+    >>> e4m3 = lp.get_format("e4m3")
+    >>> ref_classify(e4m3, 0x7F), ref_classify(e4m3, 0x01)
+    ('nan', 'subnormal')
     """
     code = _check_code(fmt, code)
     if _is_int(fmt):
@@ -205,10 +252,10 @@ def ref_classify(fmt, code):
     return "normal"
 
 
-def ref_decode(fmt, code):
+def ref_decode(fmt: Any, code: int) -> Union[Fraction, float]:
     """Exact value of one code.
 
-    Returns a :class:`~fractions.Fraction` for every finite value except
+    Returns a `Fraction` for every finite value except
     negative zero, and Python floats for the rest:
 
     * ``float('nan')`` for any NaN code,
@@ -222,6 +269,26 @@ def ref_decode(fmt, code):
     Integer formats: the code is the integer value itself (``-3`` for int8);
     a two's-complement bit pattern (``253`` for int8) is also accepted.
     The result is ``Fraction(value)``.
+
+    Parameters
+    ----------
+    fmt
+        A format description (a lowprec Format, or an object with its
+        primary fields: see the module docstring).
+    code
+        A code of fmt.
+
+    Raises
+    ------
+    ValueError
+        A code outside the format.
+
+    Examples
+    --------
+    >>> import lowprec as lp
+    >>> e4m3 = lp.get_format("e4m3")
+    >>> ref_decode(e4m3, 0x01), ref_decode(e4m3, 0x80)
+    (Fraction(1, 512), -0.0)
     """
     code = _check_code(fmt, code)
     if _is_int(fmt):
@@ -240,10 +307,27 @@ def ref_decode(fmt, code):
     return -value if negative else value
 
 
-def ref_values(fmt):
+def ref_values(fmt: Any) -> List[Fraction]:
     """All finite values of a format, sorted ascending, distinct (±0 -> one 0).
 
     Limited to formats of at most 16 bits (float32 would need 4e9 values).
+
+    Parameters
+    ----------
+    fmt
+        A format description (a lowprec Format, or an object with its
+        primary fields: see the module docstring).
+
+    Raises
+    ------
+    ValueError
+        A format of more than 16 bits.
+
+    Examples
+    --------
+    >>> import lowprec as lp
+    >>> [str(v) for v in ref_values(lp.get_format("fp4"))[-4:]]
+    ['2', '3', '4', '6']
     """
     if _is_int(fmt):
         lo, hi = _int_range(fmt)
@@ -295,7 +379,7 @@ def _nan_code(fmt):
     return None
 
 
-def ref_limits(fmt):
+def ref_limits(fmt: Any) -> Dict[str, Any]:
     """Derived limits of a format, as a dict (exact Fractions, int codes).
 
     Float formats:
@@ -311,6 +395,19 @@ def ref_limits(fmt):
       nbits, emin, emax, has_zero
     Integer formats: max, lowest (= min), min, eps (1), max_code (= max),
     nan_code / inf_code None, nbits.
+
+    Parameters
+    ----------
+    fmt
+        A format description (a lowprec Format, or an object with its
+        primary fields: see the module docstring).
+
+    Examples
+    --------
+    >>> import lowprec as lp
+    >>> lim = ref_limits(lp.get_format("e4m3"))
+    >>> lim["max"], lim["min_subnormal"], lim["nan_code"]
+    (Fraction(448, 1), Fraction(1, 512), 127)
     """
     if _is_int(fmt):
         lo, hi = _int_range(fmt)
@@ -347,15 +444,26 @@ def ref_limits(fmt):
 # Stochastic-rounding generator: SplitMix64 finaliser, counter based
 # ---------------------------------------------------------------------------
 
-def ref_mix(z):
-    """SplitMix64 finaliser (mod 2^64)."""
+def ref_mix(z: int) -> int:
+    """SplitMix64 finaliser (mod 2^64).
+
+    Parameters
+    ----------
+    z
+        Any integer (taken mod 2^64).
+
+    Examples
+    --------
+    >>> ref_mix(0), hex(ref_mix(1))
+    (0, '0x5692161d100b05e5')
+    """
     z &= _MASK64
     z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
     z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
     return z ^ (z >> 31)
 
 
-def ref_fmix32(x):
+def ref_fmix32(x: int) -> int:
     """MurmurHash3's 32-bit finaliser (mod 2^32)."""
     x &= 0xFFFFFFFF
     x ^= x >> 16
@@ -365,7 +473,7 @@ def ref_fmix32(x):
     return x ^ (x >> 16)
 
 
-def ref_hash32(key, index):
+def ref_hash32(key: int, index: int) -> int:
     """32 random bits for ``index`` (mod 2^64) under a 32-bit ``key``: a
     Weyl step over the low word, the high word mixed in, then fmix32."""
     index &= _MASK64
@@ -374,12 +482,27 @@ def ref_hash32(key, index):
     return ref_fmix32(x)
 
 
-def ref_random(seed, index):
+def ref_random(seed: int, index: int) -> int:
     """64-bit random integer for element ``index`` under ``seed``.
 
     With ``key = mix(seed)`` (SplitMix64 finaliser), the high word is
     ``hash32(key >> 32, index)`` and the low word ``hash32(key mod 2^32,
     index)``.  seed and index are taken mod 2^64.
+
+    Parameters
+    ----------
+    seed
+        The seed lp.encode(..., seed=) takes.
+    index
+        The element's flat index.
+
+    Examples
+    --------
+    The bits ``lp.encode(..., rounding="stochastic", seed=1)`` draws for
+    the element of flat index 2:
+
+    >>> hex(ref_random(1, 2))
+    '0xa361a022b94286e8'
     """
     key = ref_mix(seed & _MASK64)
     return (ref_hash32(key >> 32, index) << 32) | ref_hash32(
@@ -475,26 +598,50 @@ def _name_mode(rounding):
                          f"{sorted(set(ROUNDING_MODES))}") from None
 
 
-def ref_encode(fmt, x, rounding="nearest_even", saturate=False, subnormals=True,
-               zero_point=0, rand=None, rbits=64):
+def ref_encode(fmt: Any, x: Union[Fraction, int, float],
+               rounding: Rounding = "nearest_even", saturate: bool = False,
+               subnormals: bool = True, zero_point: int = 0,
+               rand: Optional[int] = None, rbits: int = 64) -> int:
     """Correctly rounded code of the exact value ``x`` in format ``fmt``.
 
-    x          Fraction, int, or float (nan, ±inf, -0.0 allowed); floats are
-               taken exactly (Fraction(x)).
-    rounding   a name of ``ROUNDING_MODES`` (aliases rne, rna, rz, ru, rd, ro, sr)
-    saturate   overflow gives ±max instead of ±inf/NaN (float formats)
-    subnormals False flushes results that are subnormal after rounding to 0
-    zero_point integer formats only: added after rounding, before clamping
-    rand       64-bit random integer for stochastic rounding (ref_random)
-    rbits      number of random bits used by stochastic rounding, 1..64
+    Parameters
+    ----------
+    fmt
+        A format description (a lowprec Format, or any object with its
+        primary fields: see the module docstring).
+    x
+        Fraction, int, or float (nan, ±inf, -0.0 allowed); floats are
+        taken exactly (Fraction(x)).
+    rounding
+        A name of ``ROUNDING_MODES`` (aliases rne, rna, rz, ru, rd, ro,
+        sr).
+    saturate
+        Overflow gives ±max instead of ±inf/NaN (float formats).
+    subnormals
+        False flushes results that are subnormal after rounding to 0.
+    zero_point
+        Integer formats only: added after rounding, before clamping.
+    rand
+        64-bit random integer for stochastic rounding (ref_random).
+    rbits
+        Number of random bits used by stochastic rounding, 1..64.
 
-    Returns the code as a Python int: the unsigned bit pattern for float
-    formats, the integer value itself for integer formats (-3 for int8).
+    Returns
+    -------
+    int
+        The code: the unsigned bit pattern for float formats, the integer
+        value itself for integer formats (-3 for int8).
 
-    Raises ValueError (naming the format) for NaN into a format without NaN,
-    a negative input that does not round to 0 into an unsigned float format,
-    and zero into a format with neither zero nor NaN.
+    Raises
+    ------
+    ValueError
+        (Naming the format) NaN into a format without NaN, a negative
+        input that does not round to 0 into an unsigned float format,
+        zero into a format with neither zero nor NaN; stochastic rounding
+        without rand, rbits out of range, a zero_point for a float format.
 
+    Notes
+    -----
     Rules (numbers cited in the code):
     1. NaN -> canonical NaN.  ±inf -> ±inf code; without inf: ±max when
        saturating, else canonical NaN, else ±max.
@@ -512,6 +659,18 @@ def ref_encode(fmt, x, rounding="nearest_even", saturate=False, subnormals=True,
     7. Sign bit for negative results; -0 only if negzero; unsigned formats
        reject negative non-zero results.
     8. Integer formats: round to an integer, add zero_point, clamp.
+
+    Examples
+    --------
+    >>> from fractions import Fraction
+    >>> import lowprec as lp
+    >>> e4m3 = lp.get_format("e4m3")
+    >>> ref_encode(e4m3, Fraction(1, 3))              # 0.34375 = 0x2B
+    43
+    >>> ref_encode(e4m3, 500.0), ref_encode(e4m3, 500.0, saturate=True)
+    (127, 126)
+    >>> ref_encode(lp.get_format("int8"), -3.5)       # ties to even
+    -4
     """
     mode = _name_mode(rounding)
     if mode == "stochastic":
@@ -657,14 +816,48 @@ def _code_dtype(fmt):
     return np.uint8 if nbits <= 8 else np.uint16 if nbits <= 16 else np.uint32
 
 
-def ref_encode_array(fmt, x, *, rounding="nearest_even", saturate=False,
-                     subnormals=True, zero_point=0, seed=None, rbits=64):
+def ref_encode_array(fmt: Any, x: ArrayLike, *,
+                     rounding: Rounding = "nearest_even",
+                     saturate: bool = False, subnormals: bool = True,
+                     zero_point: int = 0, seed: Optional[int] = None,
+                     rbits: int = 64) -> NDArray[Any]:
     """ref_encode applied to every element of an array (C order).
 
     Stochastic rounding uses ``rand = ref_random(seed, i)`` for flat
     element index ``i``, as the kernels do.  Returns an array of codes
     (uint8/uint16/uint32 for float formats, int8/uint8 for integer formats)
     of x's shape.
+
+    Parameters
+    ----------
+    fmt
+        A format description (a lowprec Format, or an object with its
+        primary fields: see the module docstring).
+    x
+        Values (array-like; each element taken exactly).
+    rounding
+        As `ref_encode`.
+    saturate
+        As `ref_encode`.
+    subnormals
+        As `ref_encode`.
+    zero_point
+        As `ref_encode`.
+    seed
+        Stochastic rounding's seed (required for it).
+    rbits
+        As `ref_encode`.
+
+    Raises
+    ------
+    ValueError
+        As `ref_encode`; stochastic rounding without a seed.
+
+    Examples
+    --------
+    >>> import lowprec as lp
+    >>> ref_encode_array(lp.get_format("e4m3"), [1.0, 0.3])
+    array([56, 42], dtype=uint8)
     """
     import numpy as np
     arr = np.asarray(x)
@@ -680,12 +873,34 @@ def ref_encode_array(fmt, x, *, rounding="nearest_even", saturate=False,
     return out.reshape(arr.shape)
 
 
-def ref_decode_array(fmt, codes, dtype="float64"):
+def ref_decode_array(fmt: Any, codes: ArrayLike,
+                     dtype: DTypeLike = "float64") -> NDArray[Any]:
     """ref_decode of every code, as a NumPy array of ``dtype``.
 
     Each exact value is rounded once to float64 (exact for every format of
     at most 53 significand bits and in float64's range), then cast to
     ``dtype`` by NumPy.
+
+    Parameters
+    ----------
+    fmt
+        A format description (a lowprec Format, or an object with its
+        primary fields: see the module docstring).
+    codes
+        Codes of fmt (array-like).
+    dtype
+        The result's dtype.
+
+    Raises
+    ------
+    ValueError
+        A code outside the format.
+
+    Examples
+    --------
+    >>> import lowprec as lp
+    >>> ref_decode_array(lp.get_format("e4m3"), [0x38, 0x7F])
+    array([ 1., nan])
     """
     import numpy as np
     arr = np.asarray(codes)

@@ -9,12 +9,19 @@ format as equal and prints mismatches with ``describe``.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._validate import code_range
 from .convert import decode
 from .formats import FloatFormat, IntFormat, get_format
+
+if TYPE_CHECKING:
+    from hypothesis.strategies import SearchStrategy
+
+    from ._typing import (ArrayLike, BoolLike, DTypeLike, FormatLike,
+                          IntLike, NDArray)
 
 __all__ = ["codes", "values", "boundary_floats", "assert_codes_equal",
            "is_nan_code"]
@@ -29,8 +36,40 @@ def _st():
     return strategies
 
 
-def codes(fmt, *, finite=False):
-    """Codes of fmt as Python ints (every code, or only finite ones)."""
+def codes(fmt: FormatLike, *, finite: BoolLike = False) -> SearchStrategy[int]:
+    """Codes of fmt as Python ints (every code, or only finite ones).
+
+    Parameters
+    ----------
+    fmt
+        A format (Format, name or dtype).
+    finite
+        Only codes of finite values.
+
+    Returns
+    -------
+    hypothesis strategy of int
+        Float formats: bit patterns 0 .. 2^nbits - 1; integer formats:
+        the values min .. max.
+
+    Raises
+    ------
+    ImportError
+        Hypothesis is not installed.
+    TypeError
+        fmt is not a format.
+    ValueError
+        fmt is not a format.
+
+    Examples
+    --------
+    >>> from hypothesis import given
+    >>> import lowprec as lp, lowprec.testing as lpt
+    >>> @given(lpt.codes("e4m3", finite=True))
+    ... def test_round_trip(c):
+    ...     assert lp.encode([lp.get_format("e4m3").value(c)], "e4m3")[0] == c
+    >>> test_round_trip()
+    """
     st = _st()
     fmt = get_format(fmt)
     if isinstance(fmt, IntFormat):
@@ -41,8 +80,33 @@ def codes(fmt, *, finite=False):
     return s
 
 
-def values(fmt):
-    """Finite values of fmt as Python floats (exact)."""
+def values(fmt: FormatLike) -> SearchStrategy[float]:
+    """Finite values of fmt as Python floats (exact).
+
+    Parameters
+    ----------
+    fmt
+        A format (Format, name or dtype).
+
+    Returns
+    -------
+    hypothesis strategy of float
+        The values of `codes` (fmt, finite=True).
+
+    Raises
+    ------
+    ImportError
+        Hypothesis is not installed.
+
+    Examples
+    --------
+    >>> from hypothesis import given
+    >>> import lowprec as lp, lowprec.testing as lpt
+    >>> @given(lpt.values("bf16"))
+    ... def test_exact(v):
+    ...     assert lp.quantize([v], "bf16")[0] == v
+    >>> test_exact()
+    """
     fmt = get_format(fmt)
     return codes(fmt, finite=True).map(fmt.value)
 
@@ -57,15 +121,53 @@ def _next_up(fmt, v):
     return v + math.ldexp(1.0, e - fmt.mbits)
 
 
-def boundary_floats(fmt, dtype=np.float64, *, allow_nan=False,
-                    allow_infinity=True, signed=True):
+def boundary_floats(fmt: FormatLike, dtype: DTypeLike = np.float64, *,
+                    allow_nan: BoolLike = False,
+                    allow_infinity: BoolLike = True,
+                    signed: BoolLike = True) -> SearchStrategy[Any]:
     """Inputs in dtype at and around the rounding boundaries of fmt.
 
     Draws a finite value v of fmt (including max, so the overflow threshold
     is covered, and the smallest values, for the subnormal edges) and the
     grid point above it, a position between them (v itself, the midpoint,
     a quarter / three quarters, or a random fraction), rounds it to dtype
-    and moves it by -3..3 ulps of dtype.  A sign is drawn too."""
+    and moves it by -3..3 ulps of dtype.  A sign is drawn too.
+
+    Parameters
+    ----------
+    fmt
+        The format whose boundaries to draw around.
+    dtype
+        The inputs' dtype (float64, float32, float16, bfloat16).
+    allow_nan
+        Also draw NaN.
+    allow_infinity
+        Also draw ±inf (and keep overflowed values).
+    signed
+        Draw negative values too.
+
+    Returns
+    -------
+    hypothesis strategy of NumPy scalars of dtype
+        The inputs.
+
+    Raises
+    ------
+    ImportError
+        Hypothesis is not installed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hypothesis import given
+    >>> import lowprec as lp, lowprec.testing as lpt
+    >>> @given(lpt.boundary_floats("e4m3", np.float32, allow_infinity=False))
+    ... def test_bracketed(x):
+    ...     lo = lp.quantize([x], "e4m3", rounding="rd", saturate=True)[0]
+    ...     hi = lp.quantize([x], "e4m3", rounding="ru", saturate=True)[0]
+    ...     assert lo <= x <= hi or abs(x) > 448
+    >>> test_bracketed()
+    """
     st = _st()
     fmt = get_format(fmt)
     dtype = np.dtype(dtype)
@@ -111,9 +213,30 @@ def _edges(fmt):
     return e
 
 
-def is_nan_code(codes, fmt) -> np.ndarray:
+def is_nan_code(codes: ArrayLike, fmt: FormatLike) -> NDArray[np.bool_]:
     """Boolean mask of the codes that are NaN in fmt (False for integers
-    that are not codes of fmt at all)."""
+    that are not codes of fmt at all).
+
+    Parameters
+    ----------
+    codes
+        Integer codes (any shape).
+    fmt
+        Their format.
+
+    Raises
+    ------
+    TypeError
+        fmt is not a format.
+    ValueError
+        An unknown format name.
+
+    Examples
+    --------
+    >>> import numpy as np, lowprec.testing as lpt
+    >>> lpt.is_nan_code(np.array([0x7F, 0xFF, 0x7E], np.uint8), "e4m3")
+    array([ True,  True, False])
+    """
     fmt = get_format(fmt)
     c = np.asarray(codes)
     if isinstance(fmt, IntFormat) or c.dtype.kind not in "iu":
@@ -126,12 +249,37 @@ def is_nan_code(codes, fmt) -> np.ndarray:
     return nan
 
 
-def assert_codes_equal(actual, desired, fmt, *, max_report=10):
+def assert_codes_equal(actual: ArrayLike, desired: ArrayLike,
+                       fmt: FormatLike, *, max_report: IntLike = 10) -> None:
     """Asserts that two code arrays of fmt are equal, every NaN code of the
     format counting as equal to every other; reports mismatches with
     fmt.describe.  Integers that are not codes of fmt (outside its range)
     are compared as integers: equal ones pass, different ones are reported
-    as mismatches (never an error of their own)."""
+    as mismatches (never an error of their own).
+
+    Parameters
+    ----------
+    actual
+        Codes computed.
+    desired
+        Codes expected (the same shape).
+    fmt
+        Their format.
+    max_report
+        How many mismatches the message shows.
+
+    Raises
+    ------
+    AssertionError
+        Shapes differ or codes differ (other than NaN for NaN); the
+        message shows each mismatch with `Format.describe`.
+
+    Examples
+    --------
+    >>> import numpy as np, lowprec.testing as lpt
+    >>> lpt.assert_codes_equal(np.array([0x7F, 1], np.uint8),
+    ...                        np.array([0xFF, 1], np.uint8), "e4m3")
+    """
     fmt = get_format(fmt)
     a = np.asarray(actual)
     d = np.asarray(desired)

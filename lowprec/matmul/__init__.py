@@ -35,6 +35,8 @@ plan, and splits output rows over the thread pool of lowprec._threads.  The pack
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Optional, Union
+
 import numpy as np
 
 from .._clib import lib
@@ -55,14 +57,26 @@ from .integer import int_matmul, requantize
 from ._args import ACCUMULATE_MODES  # noqa: F401,E402
 from .accumulator import _accumulator  # noqa: F401,E402
 
+if TYPE_CHECKING:
+    from .._typing import (AccumulateRule, ArrayLike, BlockShape, BoolLike,
+                           FormatLike, NDArray, Rounding)
+
 __all__ = ["scaled_matmul", "Accumulator", "FusedAccumulator", "int_matmul",
            "requantize"]
 
 
-def scaled_matmul(a, b, *, a_format=None, b_format=None, a_scale=1.0,
-                  b_scale=1.0, block=None, accumulate="fp32", out_format=None,
-                  out_scale=None, out_rounding="nearest_even", saturate=True,
-                  c=None):
+def scaled_matmul(a: Union[ArrayLike, BlockTensor],
+                  b: Union[ArrayLike, BlockTensor], *,
+                  a_format: Optional[FormatLike] = None,
+                  b_format: Optional[FormatLike] = None,
+                  a_scale: ArrayLike = 1.0, b_scale: ArrayLike = 1.0,
+                  block: Optional[BlockShape] = None,
+                  accumulate: AccumulateRule = "fp32",
+                  out_format: Optional[FormatLike] = None,
+                  out_scale: Optional[ArrayLike] = None,
+                  out_rounding: Rounding = "nearest_even",
+                  saturate: BoolLike = True,
+                  c: Optional[ArrayLike] = None) -> NDArray[Any]:
     """Scaled matrix product of low-precision code arrays.
 
     a (..., M, K) and b (..., K, N) are codes of a_format / b_format
@@ -106,6 +120,63 @@ def scaled_matmul(a, b, *, a_format=None, b_format=None, a_scale=1.0,
     BlockTensor operands (lp.quantize_blocks): a blocked along K, b along
     axis 0 (or 2-D blocks) carry their codes, scales and block; the tensor
     scales apply last, out = R32(acc * R32(ta * tb)) (API.md section 8).
+
+    Parameters
+    ----------
+    a
+        Codes (..., M, K), or a BlockTensor.
+    b
+        Codes (..., K, N), or a BlockTensor.
+    a_format
+        Format of a (None: taken from a's ml_dtypes dtype).
+    b_format
+        Format of b (None: taken from b's ml_dtypes dtype).
+    a_scale
+        Scale of a: scalar, (M, 1) per row, or (M, K/bk) per block.
+    b_scale
+        Scale of b: scalar, (1, N) per column, or (K/bk, N) /
+        (K/bk, N/bn) per block.
+    block
+        (bk,) or (bk, bn): blockwise scales along K (and N).
+    accumulate
+        "exact", "fp32", "fast", an Accumulator or a FusedAccumulator.
+    out_format
+        Encode the float32 result to this format (None: float32 values).
+    out_scale
+        Scale of that encode (needs out_format).
+    out_rounding
+        Rounding of that encode.
+    saturate
+        Saturation of that encode.
+    c
+        Accumulator input of D = A*B + C (float32, or float16 for a
+        float16 model), broadcastable to the output; needs unit scales.
+
+    Returns
+    -------
+    ndarray
+        float32 (..., M, N), or codes of out_format.
+
+    Raises
+    ------
+    TypeError
+        An argument of the wrong kind.
+    ValueError
+        Shapes that do not match (the message names both), a missing or
+        unknown format, a bad scale, block or accumulate rule.
+
+    Examples
+    --------
+    >>> import numpy as np, lowprec as lp
+    >>> a = lp.encode(np.array([[1.0, 2.0], [3.0, 4.0]]), "e4m3")
+    >>> b = lp.encode(np.array([[0.5, 1.0], [1.5, 2.0]]), "e4m3")
+    >>> lp.scaled_matmul(a, b, a_format="e4m3", b_format="e4m3")
+    array([[ 3.5,  5. ],
+           [ 7.5, 11. ]], dtype=float32)
+    >>> ones = lp.encode(np.ones((1, 300)), "e4m3")
+    >>> lp.scaled_matmul(ones, ones.T, a_format="e4m3", b_format="e4m3",
+    ...                  accumulate=lp.Accumulator("bfloat16"))
+    array([[256.]], dtype=float32)
     """
     if isinstance(a, BlockTensor) or isinstance(b, BlockTensor):
         if c is not None:

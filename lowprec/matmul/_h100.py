@@ -5,9 +5,14 @@ how each fact was established from the recorded outputs).  Public through
 lowprec.hardware.h100."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Literal
+
 from .. import _validate as v
 from ..formats import get_format
 from .fused import FusedAccumulator
+
+if TYPE_CHECKING:
+    from .._typing import BoolLike, FormatLike, IntLike
 
 __all__ = ["wgmma", "mma_sync", "scaled_mm", "matmul"]
 
@@ -40,7 +45,9 @@ def _accumulator(accumulator, a, instruction):
     return acc
 
 
-def wgmma(a_format, b_format, accumulator="float32"):
+def wgmma(a_format: FormatLike, b_format: FormatLike,
+          accumulator: Literal["float32", "float16"] = "float32"
+          ) -> FusedAccumulator:
     """The ``wgmma.mma_async`` (HGMMA / QGMMA) instruction of sm_90a.
 
     FP8 (e4m3 / e5m2, k32): one fused step of 32 products and c, 13 bits
@@ -50,11 +57,40 @@ def wgmma(a_format, b_format, accumulator="float32"):
     24 bits toward zero (float32) or float16 nearest even.  Longer K chains
     the instructions in k order (each output is the next one's c).
 
-    Raises ValueError for operand formats or an accumulator the instruction
-    does not take.
+    Parameters
+    ----------
+    a_format
+        e4m3, e5m2, float16 or bfloat16 (both FP8, or both the same
+        16-bit format).
+    b_format
+        The other operand's format.
+    accumulator
+        "float32" or "float16" (not with bfloat16 operands).
 
-    Example: ``lp.scaled_matmul(a, b, a_format="e4m3", b_format="e4m3",
-    accumulate=lp.hardware.h100.wgmma("e4m3", "e4m3"), c=c)``.
+    Returns
+    -------
+    FusedAccumulator
+        The model, for ``scaled_matmul(..., accumulate=model, c=c)``.
+
+    Raises
+    ------
+    TypeError
+        An accumulator that is not a string.
+    ValueError
+        Operand formats or an accumulator the instruction does not take.
+
+    Examples
+    --------
+    Products below 2^-13 of the largest term are truncated away:
+
+    >>> import numpy as np, lowprec as lp
+    >>> a = lp.encode(np.r_[1.0, np.full(31, 2.0**-6)].reshape(1, 32), "e4m3")
+    >>> b = lp.encode(np.r_[1.0, np.full(31, 2.0**-8)].reshape(32, 1), "e4m3")
+    >>> lp.scaled_matmul(a, b, a_format="e4m3", b_format="e4m3")
+    array([[1.0018921]], dtype=float32)
+    >>> lp.scaled_matmul(a, b, a_format="e4m3", b_format="e4m3",
+    ...                  accumulate=lp.hardware.h100.wgmma("e4m3", "e4m3"))
+    array([[1.]], dtype=float32)
     """
     pairs = _FP8_PAIRS + (("float16", "float16"), ("bfloat16", "bfloat16"))
     a, b = _operands(a_format, b_format, "wgmma", pairs)
@@ -75,7 +111,9 @@ def wgmma(a_format, b_format, accumulator="float32"):
     return m._with(name=name, formats=((a, b),))
 
 
-def mma_sync(a_format, b_format, accumulator="float32"):
+def mma_sync(a_format: FormatLike, b_format: FormatLike,
+             accumulator: Literal["float32", "float16"] = "float32"
+             ) -> FusedAccumulator:
     """The ``mma.sync.aligned`` instruction (sm_80+ HMMA).
 
     float16 / bfloat16 (m16n8k16): one fused step of 16 products and c,
@@ -87,8 +125,32 @@ def mma_sync(a_format, b_format, accumulator="float32"):
     (or float16) round-to-nearest-even addition.  Longer K chains the
     instructions (K is padded with zeros to a multiple of 32).
 
-    Raises ValueError for operand formats or an accumulator the instruction
-    does not take.
+    Parameters
+    ----------
+    a_format
+        e4m3, e5m2, float16 or bfloat16 (as `wgmma`).
+    b_format
+        The other operand's format.
+    accumulator
+        "float32" or "float16" (not with bfloat16 operands).
+
+    Returns
+    -------
+    FusedAccumulator
+        The model.
+
+    Raises
+    ------
+    TypeError
+        An accumulator that is not a string.
+    ValueError
+        Operand formats or an accumulator the instruction does not take.
+
+    Examples
+    --------
+    >>> import lowprec as lp
+    >>> lp.hardware.h100.mma_sync("float16", "float16")
+    h100.mma_sync('float16', 'float16', accumulator='float32')
     """
     pairs = _FP8_PAIRS + (("float16", "float16"), ("bfloat16", "bfloat16"))
     a, b = _operands(a_format, b_format, "mma_sync", pairs)
@@ -106,7 +168,7 @@ def mma_sync(a_format, b_format, accumulator="float32"):
     return m._with(name=name, formats=((a, b),))
 
 
-def scaled_mm(use_fast_accum=False):
+def scaled_mm(use_fast_accum: BoolLike = False) -> FusedAccumulator:
     """cuBLASLt's FP8 GEMM as ``torch._scaled_mm`` runs it on sm_90.
 
     QGMMA k32 steps (13 bits kept, 14 bits toward zero) chained in k order;
@@ -116,6 +178,28 @@ def scaled_mm(use_fast_accum=False):
     (section 3), row-wise scales (a_scale (M, 1), b_scale (1, N))
     R32(acc * sb[j]) * sa[i].  For a bfloat16 output pass
     ``out_format="bfloat16"`` (the float32 result rounded to nearest even).
+
+    Parameters
+    ----------
+    use_fast_accum
+        torch._scaled_mm's flag: one chain over K instead of 128-k
+        partials.
+
+    Returns
+    -------
+    FusedAccumulator
+        The model (FP8 operands).
+
+    Raises
+    ------
+    TypeError
+        use_fast_accum not a bool.
+
+    Examples
+    --------
+    >>> import lowprec as lp
+    >>> lp.hardware.h100.scaled_mm(use_fast_accum=True)
+    h100.scaled_mm(use_fast_accum=True)
     """
     fast = v.check_bool(use_fast_accum, "use_fast_accum")
     m = FusedAccumulator(32, 13, out_bits=14,
@@ -124,13 +208,38 @@ def scaled_mm(use_fast_accum=False):
                    epilogue="cublaslt", formats=_FP8_PAIRS)
 
 
-def matmul(split_k=1):
+def matmul(split_k: IntLike = 1) -> FusedAccumulator:
     """cuBLASLt's float16 GEMM (``torch.matmul`` on float16, float32
     accumulation) on sm_90: HGMMA k16 steps (25 bits kept, 24 bits toward
     zero) chained within K-slices of length roundup(K / split_k, 128), the
     slices added in k order in float32 (nearest even), the result rounded
     to float16 (nearest even): a float16 array.  split_k is cuBLASLt's
     choice (1 for (64, 1024, 64), 3 for (128, 4096, 128) in the records).
+
+    Parameters
+    ----------
+    split_k
+        Number of K-slices (>= 1).
+
+    Returns
+    -------
+    FusedAccumulator
+        The model (float16 operands, float16 result).
+
+    Raises
+    ------
+    TypeError
+        split_k not an integer.
+    ValueError
+        split_k < 1.
+
+    Examples
+    --------
+    >>> import numpy as np, lowprec as lp
+    >>> h = np.ones((2, 256), np.float16)
+    >>> lp.scaled_matmul(h, h.T.copy(), accumulate=lp.hardware.h100.matmul())
+    array([[256., 256.],
+           [256., 256.]], dtype=float16)
     """
     split_k = v.check_int(split_k, "split_k", 1, None)
     return FusedAccumulator(16, 25, out_bits=24)._with(

@@ -9,11 +9,15 @@ picklable: the same Accumulator gives the same bits every call.
 from __future__ import annotations
 
 import secrets
+from typing import TYPE_CHECKING, Any, Optional
 
 from .. import _validate as v
 from .._clib import lib
 from .._options import check_rounding, make_opts
 from ..formats import FloatFormat, get_format
+
+if TYPE_CHECKING:
+    from .._typing import BoolLike, FormatLike, IntLike, Rounding, Seed
 
 __all__ = ["Accumulator"]
 
@@ -25,7 +29,7 @@ class Accumulator:
     K-block's sum as acc = +0, then for k in order
     ``acc = round(acc + a[i, k] * b[k, j])``: the product exact, the exact
     sum rounded once to ``format`` with ``rounding`` (any of lowprec's
-    modes), ``saturate`` and ``subnormals`` as in :func:`lowprec.encode`.
+    modes), ``saturate`` and ``subnormals`` as in `lowprec.encode`.
     An exactly zero sum gets IEEE 754's sign (+0, or -0 when both terms
     are -0; under toward_negative -0 unless both are +0).  NaN and infinity
     follow IEEE 754 (NaN operands or inf * 0 give NaN, inf + -inf gives
@@ -37,16 +41,58 @@ class Accumulator:
 
     ``format`` must be a signed float format with a zero.  The other
     arguments are checked when the Accumulator is made, as by
-    :func:`lowprec.encode`: ``saturate`` and ``subnormals`` are bools,
+    `lowprec.encode`: ``saturate`` and ``subnormals`` are bools,
     ``seed`` None or an integer in [0, 2^64) (as np.random.default_rng;
     not a float or str), ``rbits`` None (64) or an integer in 1..64.
+
+    Parameters
+    ----------
+    format
+        The format of the running sum (a signed float format with a zero).
+    rounding
+        Rounding of every step.
+    saturate
+        Overflow to ±max instead of ±inf.
+    subnormals
+        False flushes subnormal sums to zero.
+    seed
+        Stochastic rounding's seed (None: drawn now, then fixed).
+    rbits
+        Random bits of stochastic rounding, 1..64 (None: 64).
+
+    Raises
+    ------
+    TypeError
+        An argument of the wrong kind.
+    ValueError
+        An unsigned or integer format, a format without zero, an unknown
+        rounding, a seed or rbits out of range.
+
+    Examples
+    --------
+    >>> import numpy as np, lowprec as lp
+    >>> acc = lp.Accumulator("bfloat16", "toward_zero")
+    >>> acc
+    Accumulator('bfloat16', 'toward_zero')
+    >>> ones = lp.encode(np.ones((1, 300)), "e4m3")
+    >>> lp.scaled_matmul(ones, ones.T, a_format="e4m3", b_format="e4m3",
+    ...                  accumulate=acc)            # 256 + 1 rounds to 256
+    array([[256.]], dtype=float32)
     """
 
     __slots__ = ("format", "rounding", "saturate", "subnormals", "seed",
                  "rbits")
+    format: FloatFormat
+    rounding: Rounding
+    saturate: bool
+    subnormals: bool
+    seed: int
+    rbits: int
 
-    def __init__(self, format, rounding="nearest_even", *, saturate=False,
-                 subnormals=True, seed=None, rbits=None):
+    def __init__(self, format: FormatLike,
+                 rounding: Rounding = "nearest_even", *,
+                 saturate: BoolLike = False, subnormals: BoolLike = True,
+                 seed: Seed = None, rbits: Optional[IntLike] = None) -> None:
         try:
             fmt = get_format(format)
         except (TypeError, ValueError) as exc:
@@ -69,7 +115,7 @@ class Accumulator:
         object.__setattr__(self, "seed", seed)
         object.__setattr__(self, "rbits", rbits)
 
-    def __setattr__(self, key, value):
+    def __setattr__(self, key: str, value: Any) -> None:
         raise AttributeError("Accumulator is immutable")
 
     def __reduce__(self):
@@ -80,13 +126,13 @@ class Accumulator:
         return (self.format, check_rounding(self.rounding), self.saturate,
                 self.subnormals, self.seed, self.rbits)
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return isinstance(other, Accumulator) and self._key() == other._key()
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash(self._key())
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         extra = ""
         if self.saturate:
             extra += ", saturate=True"

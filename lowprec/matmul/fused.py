@@ -17,6 +17,8 @@ a chaining length that depends on K.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Literal, Optional, Tuple
+
 import numpy as np
 
 from .. import _validate as v
@@ -25,6 +27,9 @@ from .._options import check_rounding, mode_name
 from ..formats import FloatFormat
 from ._kernels import _ptr, _scale_acc, _split_rows
 from ._values import _decode
+
+if TYPE_CHECKING:
+    from .._typing import IntLike, Rounding
 
 __all__ = ["FusedAccumulator"]
 
@@ -96,10 +101,19 @@ class FusedAccumulator:
 
     __slots__ = ("group", "align_bits", "out_bits", "out_rounding",
                  "accumulator", "promote_every", "_private")
+    group: int
+    align_bits: int
+    out_bits: int
+    out_rounding: str
+    accumulator: str
+    promote_every: Optional[int]
+    _private: Tuple[Tuple[str, Any], ...]
 
-    def __init__(self, group, align_bits, *, out_bits=24,
-                 out_rounding="toward_zero", accumulator="float32",
-                 promote_every=None):
+    def __init__(self, group: IntLike, align_bits: IntLike, *,
+                 out_bits: IntLike = 24,
+                 out_rounding: Rounding = "toward_zero",
+                 accumulator: Literal["float32", "float16"] = "float32",
+                 promote_every: Optional[IntLike] = None) -> None:
         group = v.check_int(group, "group", 1, _MAX_GROUP)
         align_bits = v.check_int(align_bits, "align_bits", 1,
                                  _MAX_ALIGN_BITS)
@@ -126,7 +140,7 @@ class FusedAccumulator:
             object.__setattr__(self, name, val)
 
     # -- value object ------------------------------------------------------
-    def __setattr__(self, key, value):
+    def __setattr__(self, key: str, value: Any) -> None:
         raise AttributeError("FusedAccumulator is immutable")
 
     def _key(self):
@@ -134,17 +148,17 @@ class FusedAccumulator:
                 self.out_rounding, self.accumulator, self.promote_every,
                 self._private)
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return (isinstance(other, FusedAccumulator)
                 and self._key() == other._key())
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash(self._key())
 
     def __reduce__(self):
         return (_fused, self._key())
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         name = dict(self._private).get("name")
         if name:
             return name

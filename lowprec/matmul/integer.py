@@ -7,6 +7,8 @@ SaturatingRoundingDoublingHighMul and RoundingDivideByPOT.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Optional
+
 import numpy as np
 
 from .._clib import lib
@@ -15,10 +17,13 @@ from ._args import (_INT32_MAX, _INT32_MIN, _check_isa, _int_array,
                     _requantize_shapes, _squeeze)
 from ._kernels import _ptr, _split_rows
 
+if TYPE_CHECKING:
+    from .._typing import ArrayLike, FormatLike, NDArray
+
 __all__ = ["int_matmul", "requantize"]
 
 
-def int_matmul(a, b) -> np.ndarray:
+def int_matmul(a: ArrayLike, b: ArrayLike) -> NDArray[np.int32]:
     """Exact integer matrix product as int32, wrapping modulo 2^32.
 
     a (..., M, K) and b (..., K, N): int8 or uint8 arrays (int4 / int2
@@ -27,6 +32,33 @@ def int_matmul(a, b) -> np.ndarray:
     exact in int32 while K * max|a| * max|b| < 2^31 (K < 2^17 for int8 x
     int8); longer sums wrap around modulo 2^32 like int32 arithmetic on
     two's-complement hardware (and np.matmul on int32).
+
+    Parameters
+    ----------
+    a
+        Integer operand (..., M, K).
+    b
+        Integer operand (..., K, N).
+
+    Returns
+    -------
+    ndarray of int32
+        The product (..., M, N).
+
+    Raises
+    ------
+    TypeError
+        Operands that are not int8 / uint8 (or ml_dtypes integer) arrays.
+    ValueError
+        Shapes that do not match (the message names both).
+
+    Examples
+    --------
+    >>> import numpy as np, lowprec as lp
+    >>> i = np.array([[1, -2], [3, 4]], np.int8)
+    >>> lp.int_matmul(i, i)
+    array([[ -5, -10],
+           [ 15,  10]], dtype=int32)
     """
     return _int_matmul(a, b)
 
@@ -84,7 +116,10 @@ def rounding_divide_by_pot(x, exponent):
     return (x >> exponent) + (remainder > threshold)
 
 
-def requantize(acc, multiplier, shift, *, zero_point=0, out_format="int8"):
+def requantize(acc: ArrayLike, multiplier: ArrayLike, shift: ArrayLike, *,
+               zero_point: ArrayLike = 0,
+               out_format: Optional[FormatLike] = "int8"
+               ) -> NDArray[np.integer[Any]]:
     """gemmlowp / TFLite fixed-point requantization of int32 accumulators.
 
     out = clamp(RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(
@@ -105,6 +140,41 @@ def requantize(acc, multiplier, shift, *, zero_point=0, out_format="int8"):
     range, checked on the values as given: a uint64 2^63 does not wrap).
     Integers are Python / NumPy integers or integer arrays: a float, bool
     or str (or an array of them) raises TypeError.
+
+    Parameters
+    ----------
+    acc
+        int32 accumulators (integers in the int32 range).
+    multiplier
+        Q0.31 fixed-point multiplier(s).
+    shift
+        Right shift(s) in [-31, 31] (negative: left shift first).
+    zero_point
+        Added after the shift, before saturation.
+    out_format
+        An integer format (name or IntFormat), or None for int32.
+
+    Returns
+    -------
+    ndarray
+        Codes of out_format, acc's broadcast shape.
+
+    Raises
+    ------
+    TypeError
+        Non-integer arguments.
+    ValueError
+        Values out of range, shapes that do not broadcast, a format that
+        is not an integer format.
+
+    Examples
+    --------
+    >>> import numpy as np, lowprec as lp
+    >>> acc = np.array([1000, -1000, 100000], np.int32)
+    >>> lp.requantize(acc, 1 << 30, 2, zero_point=3)   # acc / 8 + 3
+    array([ 127, -122,  127], dtype=int8)
+    >>> lp.requantize(acc, 1 << 30, 2, zero_point=3, out_format="uint8")
+    array([128,   0, 255], dtype=uint8)
     """
     x = _int_array(acc, "acc", operand=True)
     m = _int_array(multiplier, "multiplier")
