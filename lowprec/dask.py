@@ -392,3 +392,459 @@ def quantize_blocks(x, fmt, *, block=None, axis=-1, scale_format=None,
     ts = da.from_delayed(delayed(lambda bt: bt.tensor_scale)(first), (),
                          dtype=np.float32, meta=_meta(0, np.float32))
     return BlockTensor(parts, codes, scales, ts, bf, probe.axis)
+
+
+# -- scaled matrix multiply ---------------------------------------------------------
+
+def _mm():
+    from . import matmul
+    from .matmul import _args, _exact, _geometry, _kernels, _values
+    return matmul, _args, _exact, _geometry, _kernels, _values
+
+
+def _scale_f32(s, name):
+    """float32 values of a scale chunk, checked as scaled_matmul checks."""
+    return _mm()[1]._scale_values(s, name)[0]
+
+
+def _tile_whole(a, b, sa, sb, fa, fb, block, mode):
+    """One output tile whose K is one chunk: the NumPy call itself."""
+    return _mm()[0]._scaled_matmul(a, b, a_format=fa, b_format=fb,
+                                   a_scale=sa, b_scale=sb, block=block,
+                                   accumulate=mode)
+
+
+def _tile_blocks(a, b, sa, sb, fa, fb, bk, mode):
+    """The scaled products t_b = R32(p_b * s_b) of the K-blocks of one K
+    chunk (nb_c, M, N): each the NumPy call on that block alone, whose
+    result with one block is exactly t_b."""
+    mm = _mm()[0]
+    nbc = a.shape[1] // bk
+    out = np.empty((nbc, a.shape[0], b.shape[1]), np.float32)
+    for q in range(nbc):
+        k0, k1 = q * bk, (q + 1) * bk
+        out[q] = mm._scaled_matmul(
+            np.ascontiguousarray(a[:, k0:k1]), np.ascontiguousarray(b[k0:k1]),
+            a_format=fa, b_format=fb, a_scale=sa[:, q:q + 1],
+            b_scale=sb[q:q + 1, :], accumulate=mode)
+    return out
+
+
+def _fold(acc, t):
+    """acc = t_0 for the first block, then acc = R32(acc + t_b) in block
+    order (the epilogue of API.md section 3; float32 addition rounds to
+    nearest even, IEEE NaN and inf)."""
+    start = 0
+    if acc is None:
+        acc, start = t[0].copy(), 1
+    for q in range(start, t.shape[0]):
+        acc += t[q]
+    return acc
+
+
+def _operand_values(a, fa):
+    mm, _args, _exact, _geometry, _kernels, _values = _mm()
+    codes, _ = _args._operand(a, fa, "a")
+    return _values._decode(codes, fa, np.float64)
+
+
+def _exact_part(a, b, fa, fb, kind, lo, nlimbs):
+    """The exact partial sums of one K chunk in a form that adds without
+    rounding: float64 (kind "f64": the formats keep every partial sum of
+    the whole K exact in float64) or int64 limbs (lp_exact_dot_limbs);
+    and the IEEE value of its non-finite products (0 where none: inf, -inf
+    or NaN add order-free across chunks, as _patch_specials sums them)."""
+    _, _, _exact, _, _kernels, _ = _mm()
+    A, B = _operand_values(a, fa), _operand_values(b, fb)
+    M, K = A.shape
+    N = B.shape[1]
+    special = np.zeros((M, N), np.float32)
+    fin_a, fin_b = np.isfinite(A), np.isfinite(B)
+    if not (fin_a.all() and fin_b.all()):
+        _exact._patch_specials(special, A, B)
+        A, B = np.where(fin_a, A, 0.0), np.where(fin_b, B, 0.0)
+    A, B = np.ascontiguousarray(A), np.ascontiguousarray(B)
+    if kind == "f64":
+        p = _kernels._gemm_f64(A, B, None, None, 0, raw=True,
+                               isa=lib.LP_ISA_AUTO)
+        return p, special
+    Bt = np.ascontiguousarray(B.T)
+    limbs = np.empty((M, N, nlimbs), np.int64)
+    pa, pbt = _kernels._ptr(A, "double *"), _kernels._ptr(Bt, "double *")
+    pl = _kernels._ptr(limbs, "int64_t *")
+
+    def kernel(r0, r1):
+        return lib.lp_exact_dot_limbs(pa, pbt, M, N, K, 0, K, lo, nlimbs, pl,
+                                      r0, r1)
+    if _kernels._split_rows(kernel, M, M * N * K * 8, align=1):
+        raise AssertionError("exact accumulator: a product did not fit")
+    return limbs, special
+
+
+def _exact_merge(x, y):
+    """Exact partial sums of two K chunks added: float64 (exact by the
+    formats' bound) or int64 limbs (exact), specials by IEEE addition."""
+    with np.errstate(invalid="ignore"):
+        return x[0] + y[0], x[1] + y[1]
+
+
+def _exact_finish(part, sa, sb, kind, lo, nlimbs):
+    """p = R32(exact sum) once, the specials patched in, then the epilogue
+    of one block: R32(p * R32(a_scale * b_scale))."""
+    p, special = part
+    if kind == "f64":
+        p32 = p.astype(np.float32)
+    else:
+        M, N = special.shape
+        p32 = np.empty((M, N), np.float32)
+        lib.lp_limbs_to_f32(_mm()[4]._ptr(p, "int64_t *"), M * N, nlimbs,
+                            lo, _mm()[4]._ptr(p32, "float *"))
+    p32 = np.where(special == 0, p32, special)
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        s = _scale_f32(sa, "a_scale") * _scale_f32(sb, "b_scale")
+        return (p32 * s).astype(np.float32)
+
+
+def _fast_part(a, b, fa, fb):
+    return _mm()[0]._scaled_matmul(a, b, a_format=fa, b_format=fb,
+                                   accumulate="fast")
+
+
+def _fast_finish(p, sa, sb):
+    s = _scale_f32(sa, "a_scale") * _scale_f32(sb, "b_scale")
+    if np.all(s == 1):
+        return p
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        return (p * s).astype(np.float32)
+
+
+def _add(x, y):
+    with np.errstate(over="ignore", invalid="ignore"):
+        return x + y
+
+
+def _tree(fn, items):
+    """Pairwise reduction of delayed items by fn (order-free merges)."""
+    while len(items) > 1:
+        nxt = [delayed(fn)(items[i], items[i + 1])
+               for i in range(0, len(items) - 1, 2)]
+        if len(items) % 2:
+            nxt.append(items[-1])
+        items = nxt
+    return items[0]
+
+
+def _k_chunks(ka, kb, bk, K):
+    """One K chunking for a and b: the union of their boundaries, moved up
+    to multiples of the block bk when the product is blocked."""
+    bounds, pos = set(), 0
+    for chunks in (ka, kb):
+        pos = 0
+        for c in chunks:
+            pos += c
+            bounds.add(pos)
+    sizes, prev = [], 0
+    for e in sorted(bounds):
+        sizes.append(e - prev)
+        prev = e
+    sizes = tuple(s for s in sizes if s) or (K,)
+    return _block_chunks(sizes, bk, K) if bk else sizes
+
+
+def _scale_array(s, shape, name, layout):
+    """A scale (scalar, NumPy or Dask array) as a Dask array of shape
+    `shape` (its dtype kept: float32 values or e8m0 codes)."""
+    d = s if isinstance(s, da.Array) else da.from_array(np.asarray(s),
+                                                         chunks=-1)
+    if d.ndim not in (0,) and d.size != 1 and d.ndim < 2:
+        raise ValueError(f"{name} of shape {d.shape} is ambiguous: use a "
+                         f"scalar or an array of shape {layout} = {shape}")
+    try:
+        if np.broadcast_shapes(d.shape, shape) != shape:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"{name} of shape {d.shape} does not fit the "
+                         f"layout {layout} = {shape}") from None
+    return da.broadcast_to(d, shape)
+
+
+def scaled_matmul(a, b, *, a_format=None, b_format=None, a_scale=1.0,
+                  b_scale=1.0, block=None, accumulate="fp32",
+                  out_format=None, out_scale=None,
+                  out_rounding="nearest_even", saturate=True):
+    """lp.scaled_matmul on 2-D Dask arrays of codes (or lowprec.dask /
+    lp BlockTensors); the result is a Dask array chunked as a along M and
+    b along N.
+
+    Chunks along M and N map directly.  Along K, a and b are rechunked to
+    common K chunks (holding whole blocks when block= is given); then
+
+    * blocked scales: each K chunk yields the scaled products of its
+      blocks, added in block order as section 3 says: every accumulate
+      rule gives the bits of the NumPy call;
+    * unblocked, "exact": exact partial sums of each K chunk (float64 where
+      the formats bound every sum below 2^53 quanta, else fixed-point
+      limbs) are added exactly and rounded once: the NumPy call's bits
+      for any chunking;
+    * unblocked, "fast": float32 partial products added in any order;
+    * unblocked, "fp32" or an Accumulator: one chain over all of K, so K
+      must be one chunk, else ValueError.
+
+    Scales may be NumPy or Dask arrays (layouts of section 3).  Errors:
+    ValueError for operands that are not 2-D, K that differ (naming both
+    shapes), the fp32 / Accumulator case above, stochastic Accumulators on
+    chunked operands (their draws key on whole-product indices); the
+    NumPy call's errors otherwise (data-dependent ones at compute time).
+
+    Example:
+        >>> import numpy as np, dask.array as da, lowprec as lp
+        >>> import lowprec.dask as lpd
+        >>> rng = np.random.default_rng(0)
+        >>> a = lp.encode(rng.normal(size=(64, 96)), "e4m3")
+        >>> b = lp.encode(rng.normal(size=(96, 32)), "e4m3")
+        >>> da_, db = da.from_array(a, chunks=(32, 40)), da.from_array(b, chunks=(40, 16))
+        >>> r = lpd.scaled_matmul(da_, db, a_format="e4m3", b_format="e4m3",
+        ...                       accumulate="exact").compute()
+        >>> np.array_equal(r, lp.scaled_matmul(a, b, a_format="e4m3",
+        ...     b_format="e4m3", accumulate="exact"))
+        True
+    """
+    if isinstance(a, (BlockTensor, _blocks.BlockTensor)) or isinstance(
+            b, (BlockTensor, _blocks.BlockTensor)):
+        return _block_matmul(a, b, accumulate, out_format, out_scale,
+                             out_rounding, saturate)
+    mm, _args, _exact, _geometry, _kernels, _values = _mm()
+    a, b = _as_dask(a), _as_dask(b)
+    if a.ndim != 2 or b.ndim != 2:
+        raise ValueError(f"lowprec.dask.scaled_matmul takes 2-D operands: "
+                         f"a has shape {a.shape}, b has shape {b.shape}")
+    M, K = a.shape
+    K2, N = b.shape
+    if K != K2:
+        raise ValueError(f"matmul: a has shape {a.shape} and b has shape "
+                         f"{b.shape}; the inner dimensions {K} and {K2} "
+                         "differ")
+    _, fa = _args._operand(_meta(2, a.dtype), a_format, "a")
+    _, fb = _args._operand(_meta(2, b.dtype), b_format, "b")
+    mode = _args._check_accumulate(accumulate)
+    _args._check_output(out_format, out_scale, out_rounding, saturate,
+                        (M, N))
+    if block is not None:
+        block = _args._check_block(block)
+    sa = a_scale if isinstance(a_scale, da.Array) else np.asarray(a_scale)
+    sb = b_scale if isinstance(b_scale, da.Array) else np.asarray(b_scale)
+    if block is None:
+        ka = sa.shape[-1] if sa.ndim >= 2 else 1
+        kb = sb.shape[-2] if sb.ndim >= 2 else 1
+        if max(ka, kb) > 1:
+            if sa.dtype == _E8M0 or sb.dtype == _E8M0:
+                block = (32,)          # MX: e8m0 scales of 32-blocks
+            else:
+                raise ValueError(
+                    f"a_scale of shape {sa.shape} and b_scale of shape "
+                    f"{sb.shape} vary along K: give block=(bk,) for "
+                    "blockwise scales")
+    bk = K if block is None else block[0]
+    bn = 1 if block is None or len(block) == 1 else block[1]
+    if K and K % bk:
+        raise ValueError(f"block size {bk} does not divide K = {K}")
+    if N % bn:
+        raise ValueError(f"block size bn = {bn} does not divide N = {N}")
+    nb = K // bk if K else 1
+    if block is not None and nb == 1:
+        block = None
+    As = _scale_array(sa, (M, nb), "a_scale",
+                      "(M, K/bk)" if block else "(M, 1)")
+    Bs = _scale_array(sb, (nb, N // bn), "b_scale",
+                      "(K/bk, N/bn)" if bn > 1 else
+                      "(K/bk, N)" if block else "(1, N)")
+    if bn > 1:
+        Bs = da.repeat(Bs, bn, axis=1)
+    if isinstance(mode, mm.Accumulator) and \
+            check_rounding(mode.rounding) == lib.LP_SR and (
+                a.numblocks[0] > 1 or b.numblocks[1] > 1 or nb == 1):
+        raise ValueError("a stochastic Accumulator draws on indices of the "
+                         "whole product: give a and b as one chunk each")
+    if M == 0 or N == 0 or K == 0:
+        res = da.zeros((M, N), np.float32, chunks=(a.chunks[0],
+                                                   b.chunks[1]))
+        return _output(res, out_format, out_scale, out_rounding, saturate)
+    kch = _k_chunks(a.chunks[1], b.chunks[0], bk if nb > 1 else 0, K)
+    nk = len(kch)
+    if nk > 1 and nb == 1 and mode not in ("exact", "fast"):
+        name = mode if isinstance(mode, str) else repr(mode)
+        raise ValueError(
+            f"accumulate={name} chains one rounding per step over k in "
+            f"order from +0, so its bits depend on where K is cut; a is "
+            f"chunked {a.chunks[1]} and b {b.chunks[0]} along K = {K}: "
+            "rechunk K to one chunk, use block= with K chunks of whole "
+            "blocks, or accumulate='exact'")
+    a = a.rechunk((a.chunks[0], kch))
+    b = b.rechunk((kch, b.chunks[1]))
+    sch = tuple(c // bk for c in kch) if nb > 1 else (1,)
+    As = As.rechunk((a.chunks[0], sch))
+    Bs = Bs.rechunk((sch, b.chunks[1]))
+    ad, bd = a.to_delayed(), b.to_delayed()
+    asd, bsd = As.to_delayed(), Bs.to_delayed()
+    if nb == 1 and nk > 1 and mode == "exact":
+        wa, wb = _geometry._fmt_width(fa), _geometry._fmt_width(fb)
+        kind = "f64" if wa + wb + _geometry._clog2(K) <= 53 else "limbs"
+        ta, qa = _geometry._fmt_range(fa)
+        tb, qb = _geometry._fmt_range(fb)
+        lo = qa + qb
+        nlimbs = ((ta + 1) + (tb + 1) - lo + _geometry._clog2(K + 1)
+                  + 2) // 32 + 4
+        if kind == "limbs" and (nlimbs > 64 or K >= 1 << 30):
+            raise ValueError(f"K = {K} with formats {fa.name} and "
+                             f"{fb.name} is too long for the exact "
+                             "accumulator")
+    tiles = np.empty((len(a.chunks[0]), len(b.chunks[1])), object)
+    for i in range(tiles.shape[0]):
+        for j in range(tiles.shape[1]):
+            if nk == 1:
+                t = delayed(_tile_whole)(ad[i, 0], bd[0, j], asd[i, 0],
+                                         bsd[0, j], fa, fb,
+                                         block and (bk,), mode)
+            elif nb > 1:
+                t = None
+                for c in range(nk):
+                    part = delayed(_tile_blocks)(ad[i, c], bd[c, j],
+                                                 asd[i, c], bsd[c, j], fa,
+                                                 fb, bk, mode)
+                    t = delayed(_fold)(t, part)
+            elif mode == "exact":
+                parts = [delayed(_exact_part)(ad[i, c], bd[c, j], fa, fb,
+                                              kind, lo, nlimbs)
+                         for c in range(nk)]
+                t = delayed(_exact_finish)(_tree(_exact_merge, parts),
+                                           asd[i, 0], bsd[0, j], kind, lo,
+                                           nlimbs)
+            else:
+                parts = [delayed(_fast_part)(ad[i, c], bd[c, j], fa, fb)
+                         for c in range(nk)]
+                t = delayed(_fast_finish)(_tree(_add, parts), asd[i, 0],
+                                          bsd[0, j])
+            tiles[i, j] = da.from_delayed(
+                t, (a.chunks[0][i], b.chunks[1][j]), dtype=np.float32,
+                meta=_meta(2, np.float32))
+    res = da.block(tiles.tolist())
+    return _output(res, out_format, out_scale, out_rounding, saturate)
+
+
+def _output(res, out_format, out_scale, out_rounding, saturate):
+    if out_format is None:
+        return res
+    return encode(res, out_format, scale=out_scale, rounding=out_rounding,
+                  saturate=saturate)
+
+
+def _bt_parts(t, name):
+    """(codes, scales, tensor_scale, format, axis) of a BlockTensor
+    operand as Dask arrays (an lp.BlockTensor as single chunks)."""
+    if isinstance(t, BlockTensor):
+        return t.codes, t.scales, t.tensor_scale, t.format, t.axis
+    if isinstance(t, _blocks.BlockTensor):
+        return (da.from_array(np.asarray(t.codes), chunks=-1),
+                da.from_array(np.asarray(t.scales), chunks=-1),
+                da.from_array(np.asarray(t.tensor_scale, np.float32)),
+                t.format, t.axis)
+    raise TypeError(f"scaled_matmul with a BlockTensor takes two: {name} is "
+                    f"{type(t).__name__}")
+
+
+def _mm_scale(s):
+    """Block scales as scaled_matmul takes them (blocks._matmul_scale)."""
+    if s.dtype == np.float32 or s.dtype == _E8M0:
+        return s
+    s = s.astype(np.float32)
+    s[s == 0] = 1
+    return s
+
+
+def _sign_magnitude(q, bits, dtype):
+    q = q.astype(np.int32)
+    return np.where(q < 0, (1 << bits) | -q, q).astype(dtype)
+
+
+def _block_matmul(a, b, accumulate, out_format, out_scale, out_rounding,
+                  saturate):
+    """scaled_matmul on BlockTensors (lp.scaled_matmul's rules, API.md
+    section 8): codes, scales and block through section 3, the tensor
+    scales last, NaN for the outputs that take a NaN / inf block."""
+    ca, sa, ta, fa_, axa = _bt_parts(a, "a")
+    cb, sb, tb, fb_, axb = _bt_parts(b, "b")
+    for name, c in (("a", ca), ("b", cb)):
+        if c.ndim != 2:
+            raise ValueError(f"scaled_matmul on BlockTensors takes 2-D "
+                             f"operands; {name} has shape {c.shape}")
+    M, K = ca.shape
+    K2, N = cb.shape
+    if K != K2:
+        raise ValueError(f"shapes {ca.shape} and {cb.shape} do not agree "
+                         f"along K")
+    ba, bb = fa_.block, fb_.block
+    if isinstance(ba, tuple) and len(ba) == 2:
+        bm, bka = ba
+    elif axa in (1, (1,)):
+        bm, bka = 1, ba[0] if isinstance(ba, tuple) else ba
+    else:
+        raise ValueError(f"a must be blocked along its last axis (K) or in "
+                         f"2-D blocks; it is blocked along axis {axa}")
+    bn = None
+    if isinstance(bb, tuple) and len(bb) == 2:
+        bkb, bn = bb
+    elif axb == 0:
+        bkb = bb
+    else:
+        raise ValueError(f"b must be blocked along axis 0 (K) or in 2-D "
+                         f"blocks; it is blocked along axis {axb}")
+    if bka != bkb:
+        raise ValueError(f"the blocks along K differ: a has {bka} "
+                         f"(block {ba!r}), b has {bkb} (block {bb!r})")
+    if K % bka:
+        raise ValueError(f"the block along K ({bka}) must divide K = {K} "
+                         f"for scaled_matmul")
+    ops = []
+    for name, c, el in (("a", ca, fa_.element), ("b", cb, fb_.element)):
+        if isinstance(el, IntFormat):
+            if not el.signed:
+                raise ValueError(f"scaled_matmul on BlockTensors takes "
+                                 f"float or signed integer elements; {name} "
+                                 f"has {el.name}")
+            fp = _blocks._fixed_point_format(el)
+            c = c.map_blocks(_sign_magnitude, el.bits, fp.code_dtype,
+                             dtype=fp.code_dtype)
+            ops.append((c, fp))
+        else:
+            ops.append((c, el))
+    f32 = np.dtype(np.float32)
+    dt_a = sa.dtype if sa.dtype in (f32, _E8M0) else f32
+    dt_b = sb.dtype if sb.dtype in (f32, _E8M0) else f32
+    sa = sa.map_blocks(_mm_scale, dtype=dt_a)
+    sb = sb.map_blocks(_mm_scale, dtype=dt_b)
+    if (dt_a == f32) != (dt_b == f32):
+        sa, sb = sa.astype(np.float32), sb.astype(np.float32)
+    if bm > 1:
+        sa = da.repeat(sa, bm, axis=0)[:M]
+    nan_a = da.isnan(sa.astype(np.float32))
+    nan_b = da.isnan(sb.astype(np.float32))
+    one = np.array(1.0, np.float32).astype(sa.dtype)
+    sa = da.where(nan_a, one, sa)
+    sb = da.where(nan_b, np.array(1.0, np.float32).astype(sb.dtype), sb)
+    nan_rows = nan_a.any(axis=1)
+    nan_cols = nan_b.any(axis=0)
+    if bn is not None:
+        nan_cols = da.repeat(nan_cols, bn)[:N]
+    block = (bka,) if bn is None else (bka, bn)
+    _mm()[1]._check_output(out_format, out_scale, out_rounding, saturate,
+                           (M, N))
+    acc = scaled_matmul(ops[0][0], ops[1][0], a_format=ops[0][1],
+                        b_format=ops[1][1], a_scale=sa, b_scale=sb,
+                        block=block, accumulate=accumulate)
+    if fa_.two_level or fb_.two_level:
+        ts = ta.astype(np.float32) * tb.astype(np.float32)
+        acc = acc * ts
+    nan = nan_rows.rechunk(acc.chunks[0])[:, None] | \
+        nan_cols.rechunk(acc.chunks[1])[None, :]
+    acc = da.where(nan, np.float32(np.nan), acc).astype(np.float32)
+    return _output(acc, out_format, out_scale, out_rounding, saturate)
