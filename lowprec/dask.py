@@ -134,11 +134,11 @@ def _split_array_args(x, **args):
     return scalars, arrays
 
 
-# -- conversion ----------------------------------------------------------------
+# -- conversion ---------------------------------------------------------------
 
 def encode(x, fmt, *, rounding="nearest_even", saturate=False,
            subnormals=True, scale=None, zero_point=None, seed=None,
-           rbits=None, out=None, backend="auto"):
+           rbits=None, out=None, backend="auto") -> "da.Array":
     """lp.encode on a Dask array: codes of fmt, chunked as x.
 
     Bit-identical to ``lp.encode(x.compute(), ...)`` for every chunking,
@@ -174,7 +174,7 @@ def _encode_chunk(chunk, *, fmt, index, **kw):
 
 
 def decode(codes, fmt, *, dtype=np.float32, scale=None, zero_point=None,
-           out=None, backend="auto"):
+           out=None, backend="auto") -> "da.Array":
     """lp.decode on a Dask array of codes: values in dtype, chunked as
     codes (bit-identical to the NumPy call; no randomness involved).
 
@@ -201,7 +201,8 @@ def _decode_chunk(chunk, *, fmt, index, **kw):
 
 def quantize(x, fmt, *, rounding="nearest_even", saturate=False,
              subnormals=True, scale=None, zero_point=None, seed=None,
-             rbits=None, out=None, backend="auto", **block_args):
+             rbits=None, out=None, backend="auto",
+             **block_args) -> "da.Array":
     """lp.quantize (fake quantization) on a Dask array, chunked as x; with
     a block format, quantize_blocks(...).dequantize(x's dtype) (x rechunked
     along the blocked axes: see quantize_blocks).  Bit-identical to the
@@ -240,7 +241,7 @@ def _quantize_chunk(chunk, *, fmt, index, **kw):
     return _convert._quantize(chunk, fmt, index=index, **kw)
 
 
-# -- block-scaled quantization ---------------------------------------------------
+# -- block-scaled quantization ------------------------------------------------
 
 def _block_chunks(chunks, b, L):
     """Chunk sizes along an axis of length L whose boundaries are those of
@@ -283,7 +284,7 @@ class BlockTensor:
         return _blocks.BlockTensor(codes, scales, ts, self.format,
                                    self.axis)
 
-    def dequantize(self, dtype=np.float32):
+    def dequantize(self, dtype=np.float32) -> "da.Array":
         """element * scale (* tensor_scale) rounded once to dtype, as a
         Dask array chunked as codes (lp.BlockTensor.dequantize per chunk)."""
         dtype = np.dtype(dtype)
@@ -394,7 +395,7 @@ def quantize_blocks(x, fmt, *, block=None, axis=-1, scale_format=None,
     return BlockTensor(parts, codes, scales, ts, bf, probe.axis)
 
 
-# -- scaled matrix multiply ---------------------------------------------------------
+# -- scaled matrix multiply ---------------------------------------------------
 
 def _mm():
     from . import matmul
@@ -574,7 +575,8 @@ def _scale_array(s, shape, name, layout):
 def scaled_matmul(a, b, *, a_format=None, b_format=None, a_scale=1.0,
                   b_scale=1.0, block=None, accumulate="fp32",
                   out_format=None, out_scale=None,
-                  out_rounding="nearest_even", saturate=True):
+                  out_rounding="nearest_even",
+                  saturate=True) -> "da.Array":
     """lp.scaled_matmul on 2-D Dask arrays of codes (or lowprec.dask /
     lp BlockTensors); the result is a Dask array chunked as a along M and
     b along N.
@@ -605,7 +607,8 @@ def scaled_matmul(a, b, *, a_format=None, b_format=None, a_scale=1.0,
         >>> rng = np.random.default_rng(0)
         >>> a = lp.encode(rng.normal(size=(64, 96)), "e4m3")
         >>> b = lp.encode(rng.normal(size=(96, 32)), "e4m3")
-        >>> da_, db = da.from_array(a, chunks=(32, 40)), da.from_array(b, chunks=(40, 16))
+        >>> da_ = da.from_array(a, chunks=(32, 40))
+        >>> db = da.from_array(b, chunks=(40, 16))
         >>> r = lpd.scaled_matmul(da_, db, a_format="e4m3", b_format="e4m3",
         ...                       accumulate="exact").compute()
         >>> np.array_equal(r, lp.scaled_matmul(a, b, a_format="e4m3",
@@ -663,17 +666,17 @@ def scaled_matmul(a, b, *, a_format=None, b_format=None, a_scale=1.0,
                       "(K/bk, N)" if block else "(1, N)")
     if bn > 1:
         Bs = da.repeat(Bs, bn, axis=1)
-    if isinstance(mode, mm.Accumulator) and \
-            check_rounding(mode.rounding) == lib.LP_SR and (
-                a.numblocks[0] > 1 or b.numblocks[1] > 1 or nb == 1):
-        raise ValueError("a stochastic Accumulator draws on indices of the "
-                         "whole product: give a and b as one chunk each")
     if M == 0 or N == 0 or K == 0:
         res = da.zeros((M, N), np.float32, chunks=(a.chunks[0],
                                                    b.chunks[1]))
         return _output(res, out_format, out_scale, out_rounding, saturate)
     kch = _k_chunks(a.chunks[1], b.chunks[0], bk if nb > 1 else 0, K)
     nk = len(kch)
+    if isinstance(mode, mm.Accumulator) and \
+            check_rounding(mode.rounding) == lib.LP_SR and (
+                a.numblocks[0] > 1 or b.numblocks[1] > 1 or nk > 1):
+        raise ValueError("a stochastic Accumulator draws on indices of the "
+                         "whole product: give a and b as one chunk each")
     if nk > 1 and nb == 1 and mode not in ("exact", "fast"):
         name = mode if isinstance(mode, str) else repr(mode)
         raise ValueError(

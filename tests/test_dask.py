@@ -44,7 +44,7 @@ CHUNKS3 = [(3, 4, 5), (7, 11, 13), (1, 11, 13), (2, 11, 4), (7, 1, 1),
            ((1, 6), (10, 1), (2, 2, 9))]
 
 
-# -- index maps ----------------------------------------------------------------
+# -- index maps ---------------------------------------------------------------
 
 @pytest.mark.parametrize("chunks", CHUNKS3, ids=str)
 def test_index_map_is_the_flat_index(chunks):
@@ -68,7 +68,7 @@ def test_index_map_is_the_flat_index(chunks):
         assert np.array_equal(got, want.reshape(-1))
 
 
-# -- element-wise functions ------------------------------------------------------
+# -- element-wise functions ---------------------------------------------------
 
 @pytest.mark.parametrize("chunks", CHUNKS3, ids=str)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16,
@@ -171,7 +171,7 @@ def test_errors():
         lpd.quantize_blocks(d, "mxfp4", axis=3)
 
 
-# -- block formats -----------------------------------------------------------------
+# -- block formats ------------------------------------------------------------
 
 @pytest.mark.parametrize("chunks", [(3, 4, 5), (7, 11, 13), ((1, 6), (10, 1),
                                                                (2, 2, 9))],
@@ -213,7 +213,7 @@ def test_quantize_blocks_rechunks_to_whole_blocks():
     assert bt.codes.chunks[0] == (8,)
 
 
-# -- scaled_matmul -------------------------------------------------------------------
+# -- scaled_matmul ------------------------------------------------------------
 
 M, K, N = 37, 96, 29
 
@@ -385,7 +385,7 @@ def test_block_tensor_matmul(recipe, acc):
     _same(lpd.scaled_matmul(A, B, accumulate=acc).compute(), ref)
 
 
-# -- a distributed cluster of two worker processes ----------------------------------
+# -- a distributed cluster of two worker processes ----------------------------
 
 @pytest.fixture(scope="module")
 def client():
@@ -420,3 +420,14 @@ def test_cluster_exact_matmul(client):
     kw = dict(a_format="bfloat16", b_format="bfloat16", accumulate="exact")
     got = client.compute(lpd.scaled_matmul(A, B, **kw)).result()
     _same(got, lp.scaled_matmul(a, b, **kw))
+
+
+def test_stochastic_accumulator_needs_one_chunk():
+    a, b = _operands("e4m3")
+    acc = lp.Accumulator("bfloat16", rounding="stochastic", seed=4)
+    kw = dict(a_format="e4m3", b_format="e4m3", accumulate=acc)
+    with pytest.raises(ValueError, match="one chunk"):
+        lpd.scaled_matmul(da.from_array(a, chunks=(10, -1)),
+                          da.from_array(b, chunks=-1), **kw)
+    _same(lpd.scaled_matmul(da.from_array(a), da.from_array(b),
+                            **kw).compute(), lp.scaled_matmul(a, b, **kw))
