@@ -431,3 +431,16 @@ def test_stochastic_accumulator_needs_one_chunk():
                           da.from_array(b, chunks=-1), **kw)
     _same(lpd.scaled_matmul(da.from_array(a), da.from_array(b),
                             **kw).compute(), lp.scaled_matmul(a, b, **kw))
+
+
+def test_import_error_names_the_extra():
+    """Without Dask, importing lowprec.dask says how to install it (and
+    import lowprec does not need Dask)."""
+    import subprocess
+    import sys
+    code = ("import sys; sys.modules['dask'] = None; import lowprec\n"
+            "try:\n    import lowprec.dask\nexcept ImportError as e:\n"
+            "    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                         text=True, check=True).stdout
+    assert "pip install 'lowprec[dask]'" in out
