@@ -9,6 +9,7 @@ from fractions import Fraction
 import ml_dtypes
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 da = pytest.importorskip("dask.array")
 dask = pytest.importorskip("dask")
@@ -111,6 +112,35 @@ def test_stochastic_against_reference():
                        rand=ref_random(12345, i))
             for i, v in enumerate(x.reshape(-1))]
     assert got.reshape(-1).tolist() == want
+
+
+@st.composite
+def _chunked(draw):
+    """A shape of 1 to 4 axes and a random chunking of each axis."""
+    shape = draw(st.lists(st.integers(1, 9), min_size=1, max_size=4))
+    chunks = []
+    for n in shape:
+        cuts = sorted(draw(st.sets(st.integers(1, n - 1), max_size=3))
+                      if n > 1 else set())
+        edges = [0] + cuts + [n]
+        chunks.append(tuple(b - a for a, b in zip(edges, edges[1:])))
+    return tuple(shape), tuple(chunks)
+
+
+@settings(max_examples=60)
+@given(_chunked(), st.integers(0, 2**64 - 1),
+       st.sampled_from(["e4m3", "e2m1", "bfloat16", "int4"]))
+def test_stochastic_any_chunking(sc, seed, fmt):
+    shape, chunks = sc
+    x = np.random.default_rng(seed % 1000).normal(size=shape) * 3
+    kw = dict(rounding="stochastic", seed=seed, saturate=True)
+    d = da.from_array(x, chunks=chunks)
+    _same(lpd.encode(d, fmt, **kw).compute(scheduler="synchronous"),
+          lp.encode(x, fmt, **kw))
+    x32 = x.astype(np.float32)
+    _same(lpd.quantize(da.from_array(x32, chunks=chunks), fmt,
+                       **kw).compute(scheduler="synchronous"),
+          lp.quantize(x32, fmt, **kw))
 
 
 def test_stochastic_per_chunk_calls_differ():
