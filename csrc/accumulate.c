@@ -1,7 +1,7 @@
 /* accumulate.c -- sequential accumulation in any float format (API.md
  * section 3, Accumulator): every step's exact sum rounded once to the
- * accumulator's format with its policy.  The hardware accumulation models
- * go here. */
+ * accumulator's format with its policy.  The hardware (fused) models are
+ * fused.c. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +108,16 @@ int lp_accumulate(const lp_format *f, const lp_opts *o, const double *a,
                   int64_t k0, int64_t k1, int64_t index0, double *out,
                   int64_t row0, int64_t row1)
 {
+    return lp_accumulate_from(f, o, a, bt, m, n, k, k0, k1, index0, NULL, out,
+                              row0, row1);
+}
+
+int lp_accumulate_from(const lp_format *f, const lp_opts *o, const double *a,
+                       const double *bt, int64_t m, int64_t n, int64_t k,
+                       int64_t k0, int64_t k1, int64_t index0,
+                       const double *init, double *out, int64_t row0,
+                       int64_t row1)
+{
     double *lut = NULL;
     if (f->nbits <= 16) {
         int64_t entries = (int64_t)1 << f->nbits;
@@ -131,7 +141,7 @@ int lp_accumulate(const lp_format *f, const lp_opts *o, const double *a,
         for (int64_t j = 0; j < n; j++) {
             const double *br = bt + j * k;
             int64_t base = index0 + (i * n + j) * k;
-            double acc = 0.0;
+            double acc = init ? init[i * n + j] : 0.0;
             for (int64_t kk = k0; kk < k1; kk++) {
                 int64_t code = accumulate_step(f, o, &o_rz, &o_up, &o_dn,
                                                &o_free, acc, ar[kk] * br[kk],

@@ -285,59 +285,50 @@ static float limbs_to_f32(const lp_format *f, const lp_opts *o, int64_t *l,
     return round_u128_f32(f, o, sign, top | (lp_u128)sticky, e);
 }
 
-/* Adds the exact products ar[kk] * br[kk], kk in [k0, k1), into the
- * limbs l (nlimbs, zeroed by the caller).  Returns 1 when a product was not
- * finite or did not fit (then skipped). */
-static int dot_into_limbs(const double *ar, const double *br, int64_t k0,
-                          int64_t k1, int32_t lo, int32_t nlimbs, int64_t *l)
+/* Adds x (finite, a multiple of 2^lo) into the limbs; 1 when it does not
+ * fit (or is not finite). */
+static int limbs_add(int64_t *l, int32_t nlimbs, int32_t lo, double x)
 {
-    int bad = 0;
-    for (int64_t kk = k0; kk < k1; kk++) {
-        double x = ar[kk] * br[kk];
-        if (x == 0)
-            continue;
-        uint64_t bits;
-        memcpy(&bits, &x, sizeof bits);
-        int field = (int)((bits >> 52) & 0x7FF);
-        if (field == 0x7FF) {
-            bad = 1;
-            continue;
-        }
-        uint64_t mant = bits & (((uint64_t)1 << 52) - 1);
-        if (field)
-            mant |= (uint64_t)1 << 52;
-        else
-            field = 1;
-        int32_t pos = field - 1075 - lo;
-        if (pos < 0) {                 /* trailing zeros of mant */
-            mant = -pos < 64 ? mant >> -pos : 0;
-            pos = 0;
-        }
-        int w = pos >> 5;
-        lp_u128 v = (lp_u128)mant << (pos & 31);
-        int64_t c0 = (int64_t)(uint32_t)v;
-        int64_t c1 = (int64_t)(uint32_t)(v >> 32);
-        int64_t c2 = (int64_t)(uint64_t)(v >> 64);
-        if (w + 2 >= nlimbs) {
-            bad = 1;
-            continue;
-        }
-        if (bits >> 63) {
-            l[w] -= c0;
-            l[w + 1] -= c1;
-            l[w + 2] -= c2;
-        } else {
-            l[w] += c0;
-            l[w + 1] += c1;
-            l[w + 2] += c2;
-        }
+    if (x == 0)
+        return 0;
+    uint64_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    int field = (int)((bits >> 52) & 0x7FF);
+    if (field == 0x7FF)
+        return 1;
+    uint64_t mant = bits & (((uint64_t)1 << 52) - 1);
+    if (field)
+        mant |= (uint64_t)1 << 52;
+    else
+        field = 1;
+    int32_t pos = field - 1075 - lo;
+    if (pos < 0) {                 /* trailing zeros of mant */
+        mant = -pos < 64 ? mant >> -pos : 0;
+        pos = 0;
     }
-    return bad;
+    int w = pos >> 5;
+    lp_u128 v = (lp_u128)mant << (pos & 31);
+    int64_t c0 = (int64_t)(uint32_t)v;
+    int64_t c1 = (int64_t)(uint32_t)(v >> 32);
+    int64_t c2 = (int64_t)(uint64_t)(v >> 64);
+    if (w + 2 >= nlimbs)
+        return 1;
+    if (bits >> 63) {
+        l[w] -= c0;
+        l[w + 1] -= c1;
+        l[w + 2] -= c2;
+    } else {
+        l[w] += c0;
+        l[w + 1] += c1;
+        l[w + 2] += c2;
+    }
+    return 0;
 }
 
-int lp_exact_dot(const double *a, const double *bt, int64_t m, int64_t n,
-                 int64_t k, int64_t k0, int64_t k1, int32_t lo, int32_t nlimbs,
-                 float *out, int64_t row0, int64_t row1)
+int lp_exact_dot_c(const double *a, const double *bt, int64_t m, int64_t n,
+                   int64_t k, int64_t k0, int64_t k1, int32_t lo,
+                   int32_t nlimbs, const double *c, float *out, int64_t row0,
+                   int64_t row1)
 {
     lp_format f;
     lp_opts o;
@@ -347,15 +338,27 @@ int lp_exact_dot(const double *a, const double *bt, int64_t m, int64_t n,
         return -1;
     int bad = 0;
     for (int64_t i = row0; i < row1; i++) {
+        const double *ar = a + i * k;
         for (int64_t j = 0; j < n; j++) {
+            const double *br = bt + j * k;
             memset(l, 0, (size_t)nlimbs * sizeof *l);
-            bad |= dot_into_limbs(a + i * k, bt + j * k, k0, k1, lo, nlimbs,
-                                  l);
+            if (c)
+                bad |= limbs_add(l, nlimbs, lo, c[i * n + j]);
+            for (int64_t kk = k0; kk < k1; kk++)
+                bad |= limbs_add(l, nlimbs, lo, ar[kk] * br[kk]);
             out[i * n + j] = limbs_to_f32(&f, &o, l, nlimbs, lo);
         }
     }
     free(l);
     return bad;
+}
+
+int lp_exact_dot(const double *a, const double *bt, int64_t m, int64_t n,
+                 int64_t k, int64_t k0, int64_t k1, int32_t lo, int32_t nlimbs,
+                 float *out, int64_t row0, int64_t row1)
+{
+    return lp_exact_dot_c(a, bt, m, n, k, k0, k1, lo, nlimbs, NULL, out,
+                          row0, row1);
 }
 
 int lp_exact_dot_limbs(const double *a, const double *bt, int64_t m,
@@ -365,11 +368,13 @@ int lp_exact_dot_limbs(const double *a, const double *bt, int64_t m,
 {
     int bad = 0;
     for (int64_t i = row0; i < row1; i++) {
+        const double *ar = a + i * k;
         for (int64_t j = 0; j < n; j++) {
+            const double *br = bt + j * k;
             int64_t *l = limbs + (i * n + j) * nlimbs;
             memset(l, 0, (size_t)nlimbs * sizeof *l);
-            bad |= dot_into_limbs(a + i * k, bt + j * k, k0, k1, lo, nlimbs,
-                                  l);
+            for (int64_t kk = k0; kk < k1; kk++)
+                bad |= limbs_add(l, nlimbs, lo, ar[kk] * br[kk]);
             /* carries up: digits 0 .. nlimbs-2 in [0, 2^32), so that sums
              * of 2^30 such limb vectors stay far from int64 overflow */
             for (int t = 0; t < nlimbs - 1; t++) {

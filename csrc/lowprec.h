@@ -404,6 +404,13 @@ int lp_exact_dot_limbs(const double *a, const double *bt, int64_t m,
 void lp_limbs_to_f32(const int64_t *limbs, int64_t count, int32_t nlimbs,
                      int32_t lo, float *out);
 
+/* lp_exact_dot with c (NULL, or finite values, n-strided, multiples of
+ * 2^lo) added exactly into each sum before the one rounding. */
+int lp_exact_dot_c(const double *a, const double *bt, int64_t m, int64_t n,
+                   int64_t k, int64_t k0, int64_t k1, int32_t lo,
+                   int32_t nlimbs, const double *c, float *out, int64_t row0,
+                   int64_t row1);
+
 /* Sequential accumulation in float format f: acc = +0, then for kk in
  * [k0, k1): acc = round_f(acc + a[i*k+kk] * bt[j*k+kk]), the product exact
  * and the exact sum rounded once with policy o (IEEE 754 signs of exact
@@ -414,6 +421,53 @@ int lp_accumulate(const lp_format *f, const lp_opts *o, const double *a,
                   const double *bt, int64_t m, int64_t n, int64_t k,
                   int64_t k0, int64_t k1, int64_t index0, double *out,
                   int64_t row0, int64_t row1);
+
+/* lp_accumulate starting each element's acc from init[i*n+j] (a value of
+ * f, or NULL for +0) instead of +0. */
+int lp_accumulate_from(const lp_format *f, const lp_opts *o, const double *a,
+                       const double *bt, int64_t m, int64_t n, int64_t k,
+                       int64_t k0, int64_t k1, int64_t index0,
+                       const double *init, double *out, int64_t row0,
+                       int64_t row1);
+
+/* ---- fused (tensor-core) accumulation (fused.c, API.md section 7) ---- */
+
+/* A fused accumulation model: steps of `group` products aligned to the
+ * largest term exponent E, truncated toward zero to multiples of
+ * 2^(E - align_bits), summed exactly and rounded once to out_bits bits with
+ * out_rounding (an lp_rounding, not LP_SR) in the accumulator's exponent
+ * range [acc_emin, acc_emax] (subnormals kept, overflow to inf).  With
+ * promote_every > 0 (a multiple of group) the chain restarts from +0 every
+ * promote_every k and each partial is added with round-to-nearest-even
+ * into a total of total_bits bits in [total_emin, total_emax] (24, -126,
+ * 127: a float32 addition). */
+typedef struct lp_fused {
+    int32_t group, align_bits, out_bits, out_rounding;
+    int32_t acc_emin, acc_emax;
+    int32_t promote_every;
+    int32_t total_bits, total_emin, total_emax;
+} lp_fused;
+
+/* out[i*n+j] (rows [row0, row1)) = the model's chain over k in [k0, k1) of
+ * a[i*k+kk] * bt[j*k+kk] (bt is b transposed, n x k; values whose pairwise
+ * products are exact in double), ae / bte the operands' alignment
+ * exponents (max(floor(log2|x|), emin); -4000 for zeros).  c (n-strided,
+ * or NULL): the accumulator input (the first step's accumulator, or the
+ * promoted total's start).  rowbad[i] / colbad[j]: 1 where the row of a /
+ * column of b holds inf or NaN (those outputs take the scalar path).
+ * isa: as lp_gemm_f32.  path: LP_FUSED_NARROW when every product is
+ * exact in float32 and scaled by 2^(F - E) stays in float32's normal range
+ * (the float lanes; taken only where the sums fit 24 bits), LP_FUSED_WIDE
+ * (double lanes), LP_FUSED_SCALAR (the scalar path only: tests); all give
+ * the same results.  Results are float32 / float16 values (NaN as any
+ * NaN).  Returns 0, -1 for bad arguments, -2 when memory ran out. */
+enum lp_fused_path { LP_FUSED_NARROW = 0, LP_FUSED_WIDE = 1,
+                     LP_FUSED_SCALAR = 2 };
+int lp_fused_gemm(const lp_fused *m, const double *a, const int32_t *ae,
+                  const double *bt, const int32_t *bte, int64_t n, int64_t k,
+                  int64_t k0, int64_t k1, const double *c,
+                  const uint8_t *rowbad, const uint8_t *colbad, double *out,
+                  int64_t row0, int64_t row1, int isa, int path);
 
 /* int32 c = a * b, wrapping modulo 2^32: a (m x k) and b (k x n) are int8,
  * or uint8 when *_unsigned. */

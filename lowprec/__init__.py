@@ -9,8 +9,10 @@ import os as _os
 
 from .formats import Format, FloatFormat, IntFormat, formats, get_format
 from .convert import encode, decode, quantize, pack, unpack
-from .matmul import scaled_matmul, Accumulator, int_matmul, requantize
+from .matmul import (scaled_matmul, Accumulator, FusedAccumulator,
+                     int_matmul, requantize)
 from .blocks import BlockFormat, BlockTensor, quantize_blocks, block_scales
+from . import hardware
 
 __version__ = "0.1.0"
 
@@ -40,6 +42,6 @@ def __getattr__(name):
 
 __all__ = ["Format", "FloatFormat", "IntFormat", "formats", "get_format",
            "encode", "decode", "quantize", "pack", "unpack", "scaled_matmul",
-           "Accumulator", "int_matmul", "requantize", "jit", "get_include",
-           "get_library", "BlockFormat", "BlockTensor", "quantize_blocks",
-           "block_scales"]
+           "Accumulator", "FusedAccumulator", "int_matmul", "requantize",
+           "jit", "get_include", "get_library", "BlockFormat", "BlockTensor",
+           "quantize_blocks", "block_scales", "hardware"]

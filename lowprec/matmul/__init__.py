@@ -43,7 +43,9 @@ from ..convert import encode
 from ._args import (_check_accumulate, _check_isa, _check_output,
                     _check_plan, _Job, _matmul_shapes, _operand,
                     _scale_layout, _squeeze)
-from ._exact import _run_exact
+from ._exact import _run_exact, _run_exact_c
+from .fused import (FusedAccumulator, _check_c, _check_formats, _finish,
+                    _run_fused)
 from ._geometry import _exact_in_f32
 from ._rules import _run_accumulator, _run_fast, _run_fp32
 from .accumulator import Accumulator
@@ -53,12 +55,14 @@ from .integer import int_matmul, requantize
 from ._args import ACCUMULATE_MODES  # noqa: F401,E402
 from .accumulator import _accumulator  # noqa: F401,E402
 
-__all__ = ["scaled_matmul", "Accumulator", "int_matmul", "requantize"]
+__all__ = ["scaled_matmul", "Accumulator", "FusedAccumulator", "int_matmul",
+           "requantize"]
 
 
 def scaled_matmul(a, b, *, a_format=None, b_format=None, a_scale=1.0,
                   b_scale=1.0, block=None, accumulate="fp32", out_format=None,
-                  out_scale=None, out_rounding="nearest_even", saturate=True):
+                  out_scale=None, out_rounding="nearest_even", saturate=True,
+                  c=None):
     """Scaled matrix product of low-precision code arrays.
 
     a (..., M, K) and b (..., K, N) are codes of a_format / b_format
@@ -72,8 +76,21 @@ def scaled_matmul(a, b, *, a_format=None, b_format=None, a_scale=1.0,
     block=(bk, bn) b_scale (K/bk, N/bn).  e8m0 scales that vary along K
     without block= mean MX blocks of 32.
 
-    accumulate: "exact", "fp32" (default), "fast" or an Accumulator; see
-    the module docstring and docs/matmul.md for each rule.
+    accumulate: "exact", "fp32" (default), "fast", an Accumulator, or a
+    FusedAccumulator (a tensor-core model, e.g. from lowprec.hardware.h100);
+    see the module docstring, docs/matmul.md and docs/hardware.md.
+
+    c: D = A*B + C's accumulator input (None: none), float32 values
+    (float16 for a float16 model) broadcastable to the (..., M, N) output,
+    taken where the rule takes it: "exact" rounds the exact A*B + c once,
+    "fp32" and Accumulators start their first block's chain from c, a
+    FusedAccumulator takes c as the first step's accumulator (or, with
+    promote_every, as the start of the total), "fast" adds c after the
+    BLAS product.  c with scales other than 1 raises ValueError.
+
+    A FusedAccumulator with accumulator="float16" (or a model with a
+    float16 output) returns a float16 array; NaN results of fused models
+    are 0x7fffffff / 0x7fff.
 
     Returns float32 (..., M, N), or codes of out_format:
     encode(acc, out_format, scale=out_scale, rounding=out_rounding,
@@ -91,13 +108,16 @@ def scaled_matmul(a, b, *, a_format=None, b_format=None, a_scale=1.0,
     scales apply last, out = R32(acc * R32(ta * tb)) (API.md section 8).
     """
     if isinstance(a, BlockTensor) or isinstance(b, BlockTensor):
+        if c is not None:
+            raise ValueError("c needs unit scales: BlockTensor operands "
+                             "carry block scales, so c is not taken")
         return _block_matmul(a, b, accumulate, out_format, out_scale,
                              out_rounding, saturate)
     return _scaled_matmul(
         a, b, a_format=a_format, b_format=b_format, a_scale=a_scale,
         b_scale=b_scale, block=block, accumulate=accumulate,
         out_format=out_format, out_scale=out_scale,
-        out_rounding=out_rounding, saturate=saturate)
+        out_rounding=out_rounding, saturate=saturate, c=c)
 
 
 def _block_matmul(a, b, accumulate, out_format, out_scale, out_rounding,
@@ -127,8 +147,9 @@ def _block_matmul(a, b, accumulate, out_format, out_scale, out_rounding,
 def _scaled_matmul(a, b, *, a_format=None, b_format=None, a_scale=1.0,
                    b_scale=1.0, block=None, accumulate="fp32",
                    out_format=None, out_scale=None,
-                   out_rounding="nearest_even", saturate=True,
-                   isa=lib.LP_ISA_AUTO, plan=None, subblocks=None):
+                   out_rounding="nearest_even", saturate=True, c=None,
+                   isa=lib.LP_ISA_AUTO, plan=None, subblocks=None,
+                   fused_path=None):
     """scaled_matmul with its internal choices as arguments (tests and
     benchmarks use them; every choice gives the same bits):
 
@@ -139,6 +160,9 @@ def _scaled_matmul(a, b, *, a_format=None, b_format=None, a_scale=1.0,
     it applies (else the next one that does), None: the cheapest.
     subblocks: the sliced plan's sub-blocks per block (1, 2, 4, ..., 32),
     None: the cheapest.
+    fused_path: FusedAccumulator models on one path of lp_fused_gemm,
+    lib.LP_FUSED_NARROW / LP_FUSED_WIDE / LP_FUSED_SCALAR (where it
+    applies, else the next), None: the fastest.
     """
     isa = _check_isa(isa)
     plan, subblocks = _check_plan(plan, subblocks)
@@ -151,25 +175,39 @@ def _scaled_matmul(a, b, *, a_format=None, b_format=None, a_scale=1.0,
     bk, nb, As, Bs = _scale_layout(a_scale, b_scale, block, batch, M, K, N)
     out_fmt = _check_output(out_format, out_scale, out_rounding, saturate,
                             batch + (M, N))
+    fused = mode if isinstance(mode, FusedAccumulator) else None
+    cb = None if c is None else _check_c(c, batch + (M, N), fused, As, Bs)
     out = np.zeros(batch + (M, N), np.float32)
+    if cb is not None:
+        out[...] = cb
     if out.size and K:
         job = _Job(a2, b2, fa, fb, As, Bs, bk, nb, batch, out, isa)
         f32ok = _exact_in_f32(fa) and _exact_in_f32(fb)
-        if isinstance(mode, Accumulator):
-            if mode._is_fp32_fma() and f32ok:
+        if fused is not None:
+            _run_fused(job, fused, cb, path=fused_path,
+                       per_tensor=np.ndim(a_scale) == 0
+                       and np.ndim(b_scale) == 0)
+        elif isinstance(mode, Accumulator):
+            if mode._is_fp32_fma() and f32ok and cb is None:
                 _run_fp32(job)
             else:
-                _run_accumulator(job, mode)
+                _run_accumulator(job, mode, cb)
         elif mode == "fast":
             _run_fast(job)
+            if cb is not None:
+                job.out += cb.astype(np.float32)
         elif mode == "fp32":
-            if f32ok:
+            if f32ok and cb is None:
                 _run_fp32(job)
             else:
-                _run_accumulator(job, Accumulator("float32"))
+                _run_accumulator(job, Accumulator("float32"), cb)
+        elif cb is not None:
+            _run_exact_c(job, cb)
         else:
             _run_exact(job, plan=plan, subblocks=subblocks)
-    res = out
+    elif fused is not None and K == 0 and out.size:
+        _check_formats(fused, fa, fb)
+    res = out if fused is None else _finish(out, fused)
     if out_fmt is not None:
         res = encode(out, out_fmt, scale=out_scale, rounding=out_rounding,
                      saturate=saturate)

@@ -212,16 +212,19 @@ def _broadcast_scale(s, want, name, layout):
 # -- accumulate and steering ------------------------------------------------
 
 def _check_accumulate(accumulate):
-    if isinstance(accumulate, Accumulator):
+    from .fused import FusedAccumulator
+    if isinstance(accumulate, (Accumulator, FusedAccumulator)):
         return accumulate
     if not isinstance(accumulate, str):
         raise TypeError(f"accumulate must be one of "
-                        f"{', '.join(ACCUMULATE_MODES)} or an lp.Accumulator,"
+                        f"{', '.join(ACCUMULATE_MODES)}, an lp.Accumulator or"
+                        " an lp.FusedAccumulator,"
                         f" got {v.describe_value(accumulate)}")
     if accumulate in ACCUMULATE_MODES:
         return accumulate
-    raise ValueError(f"accumulate must be one of {', '.join(ACCUMULATE_MODES)}"
-                     f" or an lp.Accumulator, got {accumulate!r}")
+    raise ValueError(f"accumulate must be one of {', '.join(ACCUMULATE_MODES)},"
+                     f" an lp.Accumulator or an lp.FusedAccumulator, got "
+                     f"{accumulate!r}")
 
 
 def _check_output(out_format, out_scale, out_rounding, saturate, shape):

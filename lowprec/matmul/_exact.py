@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._clib import lib
+from .._clib import ffi, lib
 from ..formats import IntFormat
 from ._geometry import _clog2, _exact_in_f32, _fmt_range, _fmt_width
 from ._kernels import (_gemm_exact_int, _gemm_f32, _gemm_f64, _pack_b, _ptr,
@@ -377,3 +377,63 @@ def _dot_plan(A, B, fa, fb, bk):
             _scale_acc(p, as_, bs, nblk, blk, out)
         return out
     return plan
+
+
+def _run_exact_c(job, c):
+    """The exact rule with an accumulator input: each output is the exact
+    A*B + c rounded once to float32 (c, float64 values of float32 numbers
+    broadcast to job.out, goes into the first block; scales are 1).  The
+    finite part runs on the long accumulator (lp_exact_dot_c, c added as a
+    term); an output whose row or column holds NaN / inf, or whose c is
+    not finite, is the IEEE sum of the exact product's (non-finite or
+    exactly rounded) result and c."""
+    fa, fb, bk, nb = job.fa, job.fb, job.bk, job.nb
+    a64 = _decode(job.a, fa, np.float64)
+    b64 = _decode(job.b, fb, np.float64)
+    ta, qa = _fmt_range(fa)
+    tb, qb = _fmt_range(fb)
+    lo = min(qa + qb, -149)
+    M, N, K = job.M, job.N, job.K
+    nbits = max((ta + 1) + (tb + 1) + _clog2(K + 1), 129) - lo + 4
+    nlimbs = nbits // 32 + 4
+    if K >= 1 << 30:
+        raise ValueError(f"K = {K} is too long for the exact accumulator "
+                         "(at most 2^30)")
+    plain = None
+    for idx, _, A, B, as_, bs in job.items(a64, b64):
+        ci = np.ascontiguousarray(c[idx], dtype=np.float64)
+        fin_a, fin_b, fin_c = np.isfinite(A), np.isfinite(B), np.isfinite(ci)
+        A0 = np.where(fin_a, A, 0.0)
+        B0t = np.ascontiguousarray(np.where(fin_b, B, 0.0).T)
+        c0 = np.where(fin_c, ci, 0.0)
+        out = np.empty((M, N), np.float32)
+        p = np.empty((M, N), np.float32)
+        pa, pbt = _ptr(A0, "double *"), _ptr(B0t, "double *")
+        po = _ptr(p, "float *")
+        for blk in range(nb):
+            b0 = blk * bk
+            pc = _ptr(c0, "double *") if blk == 0 else ffi.NULL
+
+            def kernel(r0, r1, b0=b0, pc=pc):
+                return lib.lp_exact_dot_c(pa, pbt, M, N, K, b0, b0 + bk, lo,
+                                          nlimbs, pc, po, r0, r1)
+            if _split_rows(kernel, M, M * N * bk * 8, align=1):
+                raise AssertionError("exact accumulator: a term did not fit")
+            _scale_acc(p, as_, bs, nb, blk, out)
+        bad = ~fin_c | ~fin_a.all(axis=1)[:, None] | ~fin_b.all(axis=0)[None]
+        if bad.any():
+            if plain is None:
+                plain = np.zeros_like(job.out)
+                _run_exact(_with_out(job, plain))
+            with np.errstate(invalid="ignore", over="ignore"):
+                fix = plain[idx] + ci.astype(np.float32)
+            out[bad] = fix[bad]
+        job.out[idx] = out
+
+
+def _with_out(job, out):
+    """A copy of job writing into out."""
+    import copy
+    j = copy.copy(job)
+    j.out = out
+    return j

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._clib import lib
+from .._clib import ffi, lib
 from ._geometry import _exact_in_f32
 from ._kernels import _gemm_f32, _ptr, _scale_acc, _split_rows
 from ._values import _decode, _source
@@ -48,7 +48,7 @@ def _run_fp32(job):
         job.out[idx] = out
 
 
-def _run_accumulator(job, acc):
+def _run_accumulator(job, acc, c=None):
     """Sequential accumulation rounded to acc.format (lp_accumulate gives
     each block's sum p as float64, exactly), then the block epilogue.
 
@@ -57,7 +57,10 @@ def _run_accumulator(job, acc):
     epilogue.  A wider custom format's p is not a float32: rounding it to
     float32 before the scale multiply would round twice, so
     t = R32(p * R32(sa * sb)) is formed here from float64 and
-    lp_scale_acc adds it with unit scales (t * R32(1 * 1) = t)."""
+    lp_scale_acc adds it with unit scales (t * R32(1 * 1) = t).
+
+    c: None, or float64 values broadcast to job.out that start the first
+    block's accumulator (D = A*B + C)."""
     fmt = acc.format
     opts = acc._opts()
     narrow = _exact_in_f32(fmt)
@@ -74,12 +77,16 @@ def _run_accumulator(job, acc):
         out = np.empty((M, N), np.float32)
         p = np.empty((M, N), np.float64)
         pp = _ptr(p, "double *")
+        ci = None if c is None else np.ascontiguousarray(c[idx], np.float64)
         for blk in range(nb):
             k0, k1 = blk * bk, (blk + 1) * bk
+            pc = _ptr(ci, "double *") if ci is not None and blk == 0 \
+                else ffi.NULL
 
-            def kernel(r0, r1, k0=k0, k1=k1):
-                return lib.lp_accumulate(fmt.struct, opts, pa, pbt, M, N, K,
-                                         k0, k1, index0, pp, r0, r1)
+            def kernel(r0, r1, k0=k0, k1=k1, pc=pc):
+                return lib.lp_accumulate_from(fmt.struct, opts, pa, pbt, M, N,
+                                              K, k0, k1, index0, pc, pp, r0,
+                                              r1)
             err = _split_rows(kernel, M, M * N * (k1 - k0) * 16, align=1)
             if err & lib.LP_ERR_NAN:
                 raise ValueError(f"accumulator format {fmt.name or fmt!r} "
