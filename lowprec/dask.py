@@ -408,11 +408,11 @@ def _scale_f32(s, name):
     return _mm()[1]._scale_values(s, name)[0]
 
 
-def _tile_whole(a, b, sa, sb, fa, fb, block, mode):
+def _tile_whole(a, b, sa, sb, fa, fb, block, mode, c=None):
     """One output tile whose K is one chunk: the NumPy call itself."""
     return _mm()[0]._scaled_matmul(a, b, a_format=fa, b_format=fb,
                                    a_scale=sa, b_scale=sb, block=block,
-                                   accumulate=mode)
+                                   accumulate=mode, c=c)
 
 
 def _tile_blocks(a, b, sa, sb, fa, fb, bk, mode):
@@ -514,8 +514,11 @@ def _fast_part(a, b, fa, fb):
                                    accumulate="fast")
 
 
-def _fast_finish(p, sa, sb):
+def _fast_finish(p, sa, sb, c=None):
     s = _scale_f32(sa, "a_scale") * _scale_f32(sb, "b_scale")
+    if c is not None:                 # "fast" adds c after the product
+        with np.errstate(over="ignore", invalid="ignore"):
+            return (p + np.asarray(c, np.float32)).astype(np.float32)
     if np.all(s == 1):
         return p
     with np.errstate(over="ignore", invalid="ignore", under="ignore"):
@@ -575,8 +578,8 @@ def _scale_array(s, shape, name, layout):
 def scaled_matmul(a, b, *, a_format=None, b_format=None, a_scale=1.0,
                   b_scale=1.0, block=None, accumulate="fp32",
                   out_format=None, out_scale=None,
-                  out_rounding="nearest_even",
-                  saturate=True) -> "da.Array":
+                  out_rounding="nearest_even", saturate=True,
+                  c=None) -> "da.Array":
     """lp.scaled_matmul on 2-D Dask arrays of codes (or lowprec.dask /
     lp BlockTensors); the result is a Dask array chunked as a along M and
     b along N.
@@ -592,8 +595,14 @@ def scaled_matmul(a, b, *, a_format=None, b_format=None, a_scale=1.0,
       limbs) are added exactly and rounded once: the NumPy call's bits
       for any chunking;
     * unblocked, "fast": float32 partial products added in any order;
-    * unblocked, "fp32" or an Accumulator: one chain over all of K, so K
-      must be one chunk, else ValueError.
+    * unblocked, "fp32", an Accumulator or a FusedAccumulator (blocked
+      too): one chain over all of K, so K must be one chunk, else
+      ValueError.
+
+    c (D = A*B + C's accumulator input, NumPy or Dask, broadcast to (M, N)
+    and chunked as the result) is taken by each tile's NumPy call when K
+    is one chunk, and added after the product by "fast"; with K in several
+    chunks any other rule raises ValueError.
 
     Scales may be NumPy or Dask arrays (layouts of section 3).  Errors:
     ValueError for operands that are not 2-D, K that differ (naming both
@@ -617,6 +626,9 @@ def scaled_matmul(a, b, *, a_format=None, b_format=None, a_scale=1.0,
     """
     if isinstance(a, (BlockTensor, _blocks.BlockTensor)) or isinstance(
             b, (BlockTensor, _blocks.BlockTensor)):
+        if c is not None:
+            raise ValueError("c needs unit scales: BlockTensor operands "
+                             "carry block scales, so c is not taken")
         return _block_matmul(a, b, accumulate, out_format, out_scale,
                              out_rounding, saturate)
     mm, _args, _exact, _geometry, _kernels, _values = _mm()
@@ -667,8 +679,14 @@ def scaled_matmul(a, b, *, a_format=None, b_format=None, a_scale=1.0,
     if bn > 1:
         Bs = da.repeat(Bs, bn, axis=1)
     if M == 0 or N == 0 or K == 0:
-        res = da.zeros((M, N), np.float32, chunks=(a.chunks[0],
-                                                   b.chunks[1]))
+        # nothing to split: the NumPy call on the (empty) operands
+        t = delayed(_tile_whole)(a, b, As, Bs, fa, fb, block and (bk,),
+                                 mode, c)
+        probe = _tile_whole(np.zeros((0, 0), a.dtype),
+                            np.zeros((0, 0), b.dtype), 1.0, 1.0, fa, fb,
+                            None, mode)
+        res = da.from_delayed(t, (M, N), dtype=probe.dtype,
+                              meta=_meta(2, probe.dtype))
         return _output(res, out_format, out_scale, out_rounding, saturate)
     kch = _k_chunks(a.chunks[1], b.chunks[0], bk if nb > 1 else 0, K)
     nk = len(kch)
@@ -677,6 +695,16 @@ def scaled_matmul(a, b, *, a_format=None, b_format=None, a_scale=1.0,
                 a.numblocks[0] > 1 or b.numblocks[1] > 1 or nk > 1):
         raise ValueError("a stochastic Accumulator draws on indices of the "
                          "whole product: give a and b as one chunk each")
+    fused = not isinstance(mode, (str, mm.Accumulator))
+    if nk > 1 and fused:
+        raise ValueError(
+            f"a FusedAccumulator chains its steps over k in order, so its "
+            f"bits depend on where K is cut; a is chunked {a.chunks[1]} and "
+            f"b {b.chunks[0]} along K = {K}: rechunk K to one chunk")
+    if nk > 1 and c is not None and mode != "fast":
+        raise ValueError(
+            f"c= with K in several chunks ({kch}) is taken only by "
+            "accumulate='fast'; rechunk K to one chunk")
     if nk > 1 and nb == 1 and mode not in ("exact", "fast"):
         name = mode if isinstance(mode, str) else repr(mode)
         raise ValueError(
@@ -691,6 +719,20 @@ def scaled_matmul(a, b, *, a_format=None, b_format=None, a_scale=1.0,
     As = As.rechunk((a.chunks[0], sch))
     Bs = Bs.rechunk((sch, b.chunks[1]))
     ad, bd = a.to_delayed(), b.to_delayed()
+    cd = None
+    if c is not None:
+        cdd = c if isinstance(c, da.Array) else da.from_array(
+            np.asarray(c), chunks=-1)
+        try:
+            cdd = da.broadcast_to(cdd, (M, N))
+        except ValueError:
+            raise ValueError(f"c of shape {cdd.shape} does not broadcast to "
+                             f"the output ({M}, {N})") from None
+        cd = cdd.rechunk((a.chunks[0], b.chunks[1])).to_delayed()
+    # the result's dtype (float16 for a float16 FusedAccumulator)
+    out_dtype = mm._scaled_matmul(
+        np.zeros((1, 1), a.dtype), np.zeros((1, 1), b.dtype), a_format=fa,
+        b_format=fb, accumulate=mode).dtype
     asd, bsd = As.to_delayed(), Bs.to_delayed()
     if nb == 1 and nk > 1 and mode == "exact":
         wa, wb = _geometry._fmt_width(fa), _geometry._fmt_width(fb)
@@ -710,7 +752,8 @@ def scaled_matmul(a, b, *, a_format=None, b_format=None, a_scale=1.0,
             if nk == 1:
                 t = delayed(_tile_whole)(ad[i, 0], bd[0, j], asd[i, 0],
                                          bsd[0, j], fa, fb,
-                                         block and (bk,), mode)
+                                         block and (bk,), mode,
+                                         None if cd is None else cd[i, j])
             elif nb > 1:
                 t = None
                 for c in range(nk):
@@ -729,10 +772,11 @@ def scaled_matmul(a, b, *, a_format=None, b_format=None, a_scale=1.0,
                 parts = [delayed(_fast_part)(ad[i, c], bd[c, j], fa, fb)
                          for c in range(nk)]
                 t = delayed(_fast_finish)(_tree(_add, parts), asd[i, 0],
-                                          bsd[0, j])
+                                          bsd[0, j],
+                                          None if cd is None else cd[i, j])
             tiles[i, j] = da.from_delayed(
-                t, (a.chunks[0][i], b.chunks[1][j]), dtype=np.float32,
-                meta=_meta(2, np.float32))
+                t, (a.chunks[0][i], b.chunks[1][j]), dtype=out_dtype,
+                meta=_meta(2, out_dtype))
     res = da.block(tiles.tolist())
     return _output(res, out_format, out_scale, out_rounding, saturate)
 

@@ -474,3 +474,35 @@ def test_import_error_names_the_extra():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True,
                          text=True, check=True).stdout
     assert "pip install 'lowprec[dask]'" in out
+
+
+def test_c_and_fused_accumulator():
+    """c= with K in one chunk goes to each tile's NumPy call ("fast" also
+    across K chunks); a FusedAccumulator needs K in one chunk."""
+    a, b = _operands("e4m3")
+    c = RNG.normal(size=(M, N)).astype(np.float32)
+    A1 = da.from_array(a, chunks=(10, -1))
+    B1 = da.from_array(b, chunks=(-1, 10))
+    kw = dict(a_format="e4m3", b_format="e4m3")
+    for acc in ("exact", "fp32"):
+        _same(lpd.scaled_matmul(A1, B1, accumulate=acc, c=c,
+                                **kw).compute(),
+              lp.scaled_matmul(a, b, accumulate=acc, c=c, **kw))
+    A = da.from_array(a, chunks=(10, 40))
+    B = da.from_array(b, chunks=(40, 10))
+    with pytest.raises(ValueError, match="c="):
+        lpd.scaled_matmul(A, B, accumulate="exact", c=c, **kw)
+    np.testing.assert_allclose(
+        lpd.scaled_matmul(A, B, accumulate="fast", c=c, **kw).compute(),
+        lp.scaled_matmul(a, b, accumulate="fast", c=c, **kw),
+        rtol=1e-5, atol=1e-4)
+    model = lp.FusedAccumulator(4, 25, out_bits=11, accumulator="float16")
+    ref = lp.scaled_matmul(a, b, accumulate=model, **kw)
+    got = lpd.scaled_matmul(A1, B1, accumulate=model, **kw).compute()
+    _same(got, ref)
+    with pytest.raises(ValueError, match="FusedAccumulator"):
+        lpd.scaled_matmul(A, B, accumulate=model, **kw)
+    e = lpd.scaled_matmul(da.from_array(a[:, :0]), da.from_array(b[:0]),
+                          accumulate="fp32", c=c, **kw).compute()
+    _same(e, lp.scaled_matmul(a[:, :0], b[:0], accumulate="fp32", c=c,
+                              **kw))
