@@ -509,6 +509,36 @@ def _exact_finish(part, sa, sb, kind, lo, nlimbs):
         return (p32 * s).astype(np.float32)
 
 
+def _chain_step(a, b, fa, fb, mode, acc):
+    """The chain of "fp32" / an Accumulator over one K chunk, started from
+    acc (the previous chunk's float32 result, or the user's c; None: +0):
+    the NumPy call with c=acc continues the chain step for step."""
+    return _mm()[0]._scaled_matmul(a, b, a_format=fa, b_format=fb,
+                                   accumulate=mode, c=acc)
+
+
+def _chain_finish(p, sa, sb, c, a_parts, b_parts, fa, fb, mode):
+    """The epilogue of one block, R32(p * R32(a_scale * b_scale)); c
+    needs unit scales (the NumPy call's check).  A NaN result: the NumPy
+    call's fused multiply-add kernel (no c) and its c= path give NaNs of
+    different signs, so a tile holding one is computed again over all of
+    K (the NumPy call on the tile's rows and columns)."""
+    if np.isnan(p).any():
+        return _tile_whole(np.concatenate(a_parts, axis=1),
+                           np.concatenate(b_parts, axis=0), sa, sb, fa, fb,
+                           None, mode, c)
+    with_c = c is not None
+    s = _scale_f32(sa, "a_scale") * _scale_f32(sb, "b_scale")
+    if np.all(s == 1):
+        return p
+    if with_c:
+        raise ValueError("c needs unit scales: D = A*B + C adds c to the "
+                         "unscaled accumulator, so a_scale and b_scale must "
+                         "be 1 when c is given")
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        return (p * s).astype(np.float32)
+
+
 def _fast_part(a, b, fa, fb):
     return _mm()[0]._scaled_matmul(a, b, a_format=fa, b_format=fb,
                                    accumulate="fast")
@@ -595,14 +625,19 @@ def scaled_matmul(a, b, *, a_format=None, b_format=None, a_scale=1.0,
       limbs) are added exactly and rounded once: the NumPy call's bits
       for any chunking;
     * unblocked, "fast": float32 partial products added in any order;
-    * unblocked, "fp32", an Accumulator or a FusedAccumulator (blocked
-      too): one chain over all of K, so K must be one chunk, else
-      ValueError.
+    * unblocked, "fp32" or an Accumulator (whose values are float32
+      numbers: every built-in format): one chain over K in order, so the
+      K chunks run one after the other, each starting from the previous
+      one's float32 accumulator (the NumPy call's c=), then the scale
+      epilogue R32(p * R32(a_scale * b_scale)): bit-identical;
+    * a FusedAccumulator, or an Accumulator of a wider custom format: K
+      must be one chunk, else ValueError.
 
     c (D = A*B + C's accumulator input, NumPy or Dask, broadcast to (M, N)
-    and chunked as the result) is taken by each tile's NumPy call when K
-    is one chunk, and added after the product by "fast"; with K in several
-    chunks any other rule raises ValueError.
+    and chunked as the result) starts the chain ("fp32", Accumulators), is
+    added after the product ("fast"), or goes to each tile's NumPy call
+    when K is one chunk; blocked or "exact" products with K in several
+    chunks raise ValueError for it.
 
     Scales may be NumPy or Dask arrays (layouts of section 3).  Errors:
     ValueError for operands that are not 2-D, K that differ (naming both
@@ -701,15 +736,19 @@ def scaled_matmul(a, b, *, a_format=None, b_format=None, a_scale=1.0,
             f"a FusedAccumulator chains its steps over k in order, so its "
             f"bits depend on where K is cut; a is chunked {a.chunks[1]} and "
             f"b {b.chunks[0]} along K = {K}: rechunk K to one chunk")
-    if nk > 1 and c is not None and mode != "fast":
+    chain = nb == 1 and (mode == "fp32" or isinstance(
+        mode, mm.Accumulator) and _geometry._exact_in_f32(mode.format))
+    if nk > 1 and c is not None and mode != "fast" and not chain:
         raise ValueError(
-            f"c= with K in several chunks ({kch}) is taken only by "
-            "accumulate='fast'; rechunk K to one chunk")
-    if nk > 1 and nb == 1 and mode not in ("exact", "fast"):
+            f"c= with K in several chunks ({kch}) is taken by "
+            "accumulate='fast', 'fp32' and Accumulators without blocks; "
+            "rechunk K to one chunk")
+    if nk > 1 and nb == 1 and mode not in ("exact", "fast") and not chain:
         name = mode if isinstance(mode, str) else repr(mode)
         raise ValueError(
             f"accumulate={name} chains one rounding per step over k in "
-            f"order from +0, so its bits depend on where K is cut; a is "
+            f"order, and its values are not all float32 numbers, so the "
+            f"chain cannot pass from one K chunk to the next; a is "
             f"chunked {a.chunks[1]} and b {b.chunks[0]} along K = {K}: "
             "rechunk K to one chunk, use block= with K chunks of whole "
             "blocks, or accumulate='exact'")
@@ -754,23 +793,31 @@ def scaled_matmul(a, b, *, a_format=None, b_format=None, a_scale=1.0,
                                          bsd[0, j], fa, fb,
                                          block and (bk,), mode,
                                          None if cd is None else cd[i, j])
+            elif chain:
+                t = None if cd is None else cd[i, j]
+                for q in range(nk):
+                    t = delayed(_chain_step)(ad[i, q], bd[q, j], fa, fb,
+                                             mode, t)
+                t = delayed(_chain_finish)(
+                    t, asd[i, 0], bsd[0, j], None if cd is None else
+                    cd[i, j], list(ad[i, :]), list(bd[:, j]), fa, fb, mode)
             elif nb > 1:
                 t = None
-                for c in range(nk):
-                    part = delayed(_tile_blocks)(ad[i, c], bd[c, j],
-                                                 asd[i, c], bsd[c, j], fa,
+                for q in range(nk):
+                    part = delayed(_tile_blocks)(ad[i, q], bd[q, j],
+                                                 asd[i, q], bsd[q, j], fa,
                                                  fb, bk, mode)
                     t = delayed(_fold)(t, part)
             elif mode == "exact":
-                parts = [delayed(_exact_part)(ad[i, c], bd[c, j], fa, fb,
+                parts = [delayed(_exact_part)(ad[i, q], bd[q, j], fa, fb,
                                               kind, lo, nlimbs)
-                         for c in range(nk)]
+                         for q in range(nk)]
                 t = delayed(_exact_finish)(_tree(_exact_merge, parts),
                                            asd[i, 0], bsd[0, j], kind, lo,
                                            nlimbs)
             else:
-                parts = [delayed(_fast_part)(ad[i, c], bd[c, j], fa, fb)
-                         for c in range(nk)]
+                parts = [delayed(_fast_part)(ad[i, q], bd[q, j], fa, fb)
+                         for q in range(nk)]
                 t = delayed(_fast_finish)(_tree(_add, parts), asd[i, 0],
                                           bsd[0, j],
                                           None if cd is None else cd[i, j])

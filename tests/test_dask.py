@@ -352,21 +352,43 @@ def test_block_2d_scales_and_mx():
                                                                     **kw))
 
 
-def test_fp32_k_chunks():
-    """Unblocked fp32 (and Accumulator) chains cut along K raise; one K
-    chunk gives the NumPy call's bits."""
+@pytest.mark.parametrize("acc", ["fp32", lp.Accumulator("float16"),
+                                 lp.Accumulator("bfloat16",
+                                                rounding="toward_zero")],
+                         ids=str)
+@pytest.mark.parametrize("fmt", ["e4m3", "bfloat16"])
+def test_fp32_k_chunks_chain(acc, fmt):
+    """Unblocked fp32 / Accumulator chains over K chunks: each chunk starts
+    from the previous one's accumulator; per-row / column scales after;
+    c= starts the chain: the NumPy call's bits for uneven chunkings."""
+    a, b = _operands(fmt, specials=fmt == "bfloat16")
+    sa = RNG.uniform(0.5, 2, size=(M, 1)).astype(np.float32)
+    sb = RNG.uniform(0.5, 2, size=(1, N)).astype(np.float32)
+    c = RNG.normal(size=(M, N)).astype(np.float32)
+    kw = dict(a_format=fmt, b_format=fmt, accumulate=acc)
+    for kch in ((40, 56), (1, 95), (50, 3, 43)):
+        A = da.from_array(a, chunks=((20, 17), kch))
+        B = da.from_array(b, chunks=(kch[::-1], (13, 16)))
+        for extra in (dict(), dict(a_scale=sa, b_scale=sb), dict(c=c)):
+            _same(lpd.scaled_matmul(A, B, **kw, **extra).compute(),
+                  lp.scaled_matmul(a, b, **kw, **extra))
+    with pytest.raises(ValueError, match="unit scales"):
+        lpd.scaled_matmul(A, B, **kw, c=c, a_scale=sa).compute()
+
+
+def test_wide_accumulator_k_chunks_raise():
+    """An Accumulator whose values are not float32 numbers cannot pass its
+    chain between K chunks: ValueError; one K chunk gives the NumPy
+    call's bits."""
     a, b = _operands("e4m3")
-    A = da.from_array(a, chunks=(10, 40))
-    B = da.from_array(b, chunks=(40, 10))
-    kw = dict(a_format="e4m3", b_format="e4m3")
-    for acc in ("fp32", lp.Accumulator("float16")):
-        with pytest.raises(ValueError, match="K"):
-            lpd.scaled_matmul(A, B, accumulate=acc, **kw)
-    A1 = da.from_array(a, chunks=(10, -1))
-    B1 = da.from_array(b, chunks=(-1, 10))
-    for acc in ("fp32", lp.Accumulator("float16")):
-        _same(lpd.scaled_matmul(A1, B1, accumulate=acc, **kw).compute(),
-              lp.scaled_matmul(a, b, accumulate=acc, **kw))
+    acc = lp.Accumulator(lp.FloatFormat(8, 7, bias=100))
+    kw = dict(a_format="e4m3", b_format="e4m3", accumulate=acc)
+    with pytest.raises(ValueError, match="K"):
+        lpd.scaled_matmul(da.from_array(a, chunks=(10, 40)),
+                          da.from_array(b, chunks=(40, 10)), **kw)
+    _same(lpd.scaled_matmul(da.from_array(a, chunks=(10, -1)),
+                            da.from_array(b, chunks=(-1, 10)),
+                            **kw).compute(), lp.scaled_matmul(a, b, **kw))
 
 
 def test_fast_k_chunks_and_output_stage():
