@@ -17,8 +17,9 @@ NumPy call on the whole (computed) array for every chunking.
   which a chain of small tasks adds in block order.  Unblocked "exact"
   adds exact partial sums (float64 where the formats guarantee exactness,
   else fixed-point limbs in int64) and rounds once at the end; "fast"
-  adds float32 partial products; "fp32" and Accumulators, whose bits
-  depend on the order of one chain over K, need K in one chunk.
+  adds float32 partial products; "fp32" and Accumulators, one chain over
+  K in order, run a tile's K chunks in sequence, each starting from the
+  previous chunk's accumulator; a FusedAccumulator needs K in one chunk.
 
 docs/dask.md has the rules and examples.
 """
