@@ -256,7 +256,44 @@ typedef struct {
     lp_opts so;           /* nvfp4: the scale's encode (RNE, saturating) */
     double sval[256];     /* nvfp4: the values of the scale's codes      */
     uint64_t key;
+    int64_t run;          /* the index map (lp_quantize_blocks_map), or  */
+    const int64_t *starts;/* starts NULL: flat index = local index       */
 } bctx;
+
+/* seg32 / seg_general on local indices [l, l + n), cut where the index
+ * map's runs end. */
+LP_INLINE uint32_t seg32_at(const bctx *c, const lp_k32 *k, int mode,
+                            const uint32_t *src, uint8_t *dst, int64_t n,
+                            int64_t l)
+{
+    if (!c->starts)
+        return seg32(k, mode, src, dst, n, c->key, l);
+    uint32_t err = 0;
+    for (int64_t i = 0, m; i < n; i += m) {
+        int64_t q = (l + i) / c->run, r = (l + i) % c->run;
+        m = c->run - r < n - i ? c->run - r : n - i;
+        err |= seg32(k, mode, src + i, dst + i, m, c->key, c->starts[q] + r);
+    }
+    return err;
+}
+
+LP_INLINE int seg_general_at(const bctx *c, const uint32_t *b32,
+                             const uint64_t *b64, int64_t n, int kshift,
+                             int64_t l, uint8_t *dst)
+{
+    if (!c->starts)
+        return seg_general(c->elem, c->o, b32, b64, n, kshift, c->key, l,
+                           dst);
+    int err = 0;
+    for (int64_t i = 0, m; i < n; i += m) {
+        int64_t q = (l + i) / c->run, r = (l + i) % c->run;
+        m = c->run - r < n - i ? c->run - r : n - i;
+        err |= seg_general(c->elem, c->o, b32 ? b32 + i : NULL,
+                           b64 ? b64 + i : NULL, m, kshift, c->key,
+                           c->starts[q] + r, dst + i);
+    }
+    return err;
+}
 
 /* The scale of a finite block under a float rule (nvfp4, decode,
  * encode), written to scales[sidx]; *fac is the element factor f (x * f)
@@ -337,15 +374,15 @@ LP_INLINE int block_elements(const bctx *c, const uint32_t *b32,
             kk.bias_m128 -= (uint32_t)k;
             uint32_t e = 0;
             for (int64_t r = 0; r < rn; r++)
-                e |= seg32(&kk, c->o->rounding, b32 + r * cn, dst + r * cn,
-                           cn, c->key, idx0 + r * C);
+                e |= seg32_at(c, &kk, c->o->rounding, b32 + r * cn,
+                              dst + r * cn, cn, idx0 + r * C);
             return (int)e;
         }
         for (int64_t r = 0; r < rn; r++)
-            err |= seg_general(c->elem, c->o, b32 ? b32 + r * cn : NULL,
-                               b64 ? b64 + r * cn : NULL, cn,
-                               k - c->int_shift, c->key, idx0 + r * C,
-                               dst + r * cn);
+            err |= seg_general_at(c, b32 ? b32 + r * cn : NULL,
+                                  b64 ? b64 + r * cn : NULL, cn,
+                                  k - c->int_shift, idx0 + r * C,
+                                  dst + r * cn);
         return err;
     }
     /* 3. float scales: the element input v = R32(x * f) or R32(x / s) */
@@ -381,13 +418,13 @@ LP_INLINE int block_elements(const bctx *c, const uint32_t *b32,
     if (c->has_k32) {
         uint32_t e = 0;
         for (int64_t r = 0; r < rn; r++)
-            e |= seg32(&c->k32, c->o->rounding, v + r * cn, dst + r * cn, cn,
-                       c->key, idx0 + r * C);
+            e |= seg32_at(c, &c->k32, c->o->rounding, v + r * cn,
+                          dst + r * cn, cn, idx0 + r * C);
         return (int)e;
     }
     for (int64_t r = 0; r < rn; r++)
-        err |= seg_general(c->elem, c->o, v + r * cn, NULL, cn, 0, c->key,
-                           idx0 + r * C, dst + r * cn);
+        err |= seg_general_at(c, v + r * cn, NULL, cn, 0, idx0 + r * C,
+                              dst + r * cn);
     return err;
 }
 
@@ -445,8 +482,9 @@ static int run_blocks(const bctx *c, const lp_block_spec *sp, int in_type,
                         ys[i] = xs[i] * fac;
                 }
             }
-            err |= (int)seg32(&c->k32, c->o->rounding, (const uint32_t *)y,
-                              codes + u * bc, ug * bc, c->key, u * bc);
+            err |= (int)seg32_at(c, &c->k32, c->o->rounding,
+                                 (const uint32_t *)y, codes + u * bc,
+                                 ug * bc, u * bc);
         }
         return err;
     }
@@ -522,8 +560,20 @@ int lp_quantize_blocks(const lp_format *elem, const lp_format *sf,
                        int in_type, const void *in, int64_t u0, int64_t u1,
                        void *codes, void *scales)
 {
+    return lp_quantize_blocks_map(elem, sf, spec, o, in_type, in, u0, u1, 0,
+                                  NULL, codes, scales);
+}
+
+int lp_quantize_blocks_map(const lp_format *elem, const lp_format *sf,
+                           const lp_block_spec *spec, const lp_opts *o,
+                           int in_type, const void *in, int64_t u0,
+                           int64_t u1, int64_t run, const int64_t *starts,
+                           void *codes, void *scales)
+{
     bctx c;
     memset(&c, 0, sizeof c);
+    c.run = run;
+    c.starts = starts;
     c.elem = elem;
     c.sf = sf;
     c.o = o;

@@ -421,6 +421,46 @@ int lp_encode(const lp_format *f, const lp_opts *o, int in_type,
     return encoder_run(&e, f, o, in_type, in, n, scale, index0, out);
 }
 
+/* Bytes per input element of an encode kernel. */
+static int in_size(int in_type)
+{
+    return in_type == LP_F16 || in_type == LP_BF16 ? 2
+         : in_type == LP_F32 ? 4 : 8;
+}
+
+/* The run of elements [i, i + *m) of an index map that starts at local
+ * index l (at most n elements): element l has flat index starts[l / run]
+ * + l % run, the run ends at the next multiple of run.  Chunk (2, 3) at
+ * (0, 1) of a 4 x 5 array: run 3, starts {1, 6}; local 4 is flat 6 + 1. */
+LP_INLINE int64_t map_run(int64_t l, int64_t n, int64_t run,
+                          const int64_t *starts, int64_t *m)
+{
+    int64_t q = l / run, r = l % run;
+    *m = run - r < n ? run - r : n;
+    return starts[q] + r;
+}
+
+int lp_encode_map(const lp_format *f, const lp_opts *o, int in_type,
+                  const void *in, int64_t n, const double *scale,
+                  int64_t index0, int64_t run, const int64_t *starts,
+                  void *out)
+{
+    if (n <= 0)
+        return 0;
+    if (!starts)
+        return lp_encode(f, o, in_type, in, n, scale, index0, out);
+    lp_encoder e;
+    encoder_init(&e, f, o, in_type);
+    const int isz = in_size(in_type);
+    int err = 0;
+    for (int64_t i = 0, m; i < n; i += m) {
+        int64_t g = map_run(index0 + i, n - i, run, starts, &m);
+        err |= encoder_run(&e, f, o, in_type, (const char *)in + i * isz, m,
+                           scale, g, (char *)out + i * e.size);
+    }
+    return err;
+}
+
 int lp_encode_core(const lp_format *f, const lp_opts *o, int in_type,
                    const void *in, int64_t n, const double *scale,
                    int64_t index0, void *out)
@@ -437,6 +477,15 @@ int lp_quantize(const lp_format *f, const lp_opts *o, int in_type,
                 const void *in, int64_t n, const double *scale,
                 int64_t index0, void *out)
 {
+    return lp_quantize_map(f, o, in_type, in, n, scale, index0, 0, NULL,
+                           out);
+}
+
+int lp_quantize_map(const lp_format *f, const lp_opts *o, int in_type,
+                    const void *in, int64_t n, const double *scale,
+                    int64_t index0, int64_t run, const int64_t *starts,
+                    void *out)
+{
     /* Encode a block into a small code buffer (in cache), then decode it
      * with the product rounded once to the element type. */
     enum { BLOCK = 4096 };
@@ -451,9 +500,19 @@ int lp_quantize(const lp_format *f, const lp_opts *o, int in_type,
     encoder_init(&e, f, o, in_type);
     for (int64_t start = 0; start < n; start += BLOCK) {
         int64_t m = n - start < BLOCK ? n - start : BLOCK;
-        err |= encoder_run(&e, f, o, in_type,
-                           (const char *)in + start * esize, m, scale,
-                           index0 + start, codes);
+        const char *src = (const char *)in + start * esize;
+        if (!starts) {
+            err |= encoder_run(&e, f, o, in_type, src, m, scale,
+                               index0 + start, codes);
+        } else {
+            const int csz = e.size;
+            for (int64_t i = 0, r; i < m; i += r) {
+                int64_t g = map_run(index0 + start + i, m - i, run, starts,
+                                    &r);
+                err |= encoder_run(&e, f, o, in_type, src + i * esize, r,
+                                   scale, g, (char *)codes + i * csz);
+            }
+        }
         lp_decode(f, codes, m, out_type, scale, zp,
                   (char *)out + start * esize);
     }

@@ -360,3 +360,42 @@ int lp_exact_dot(const double *a, const double *bt, int64_t m, int64_t n,
     return lp_exact_dot_c(a, bt, m, n, k, k0, k1, lo, nlimbs, NULL, out,
                           row0, row1);
 }
+
+int lp_exact_dot_limbs(const double *a, const double *bt, int64_t m,
+                       int64_t n, int64_t k, int64_t k0, int64_t k1,
+                       int32_t lo, int32_t nlimbs, int64_t *limbs,
+                       int64_t row0, int64_t row1)
+{
+    int bad = 0;
+    for (int64_t i = row0; i < row1; i++) {
+        const double *ar = a + i * k;
+        for (int64_t j = 0; j < n; j++) {
+            const double *br = bt + j * k;
+            int64_t *l = limbs + (i * n + j) * nlimbs;
+            memset(l, 0, (size_t)nlimbs * sizeof *l);
+            for (int64_t kk = k0; kk < k1; kk++)
+                bad |= limbs_add(l, nlimbs, lo, ar[kk] * br[kk]);
+            /* carries up: digits 0 .. nlimbs-2 in [0, 2^32), so that sums
+             * of 2^30 such limb vectors stay far from int64 overflow */
+            for (int t = 0; t < nlimbs - 1; t++) {
+                int64_t carry = l[t] >> 32;
+                l[t] -= carry * ((int64_t)1 << 32);
+                l[t + 1] += carry;
+            }
+        }
+    }
+    return bad;
+}
+
+void lp_limbs_to_f32(const int64_t *limbs, int64_t count, int32_t nlimbs,
+                     int32_t lo, float *out)
+{
+    lp_format f;
+    lp_opts o;
+    lp_f32_format(&f, &o);
+    int64_t buf[64];
+    for (int64_t e = 0; e < count; e++) {
+        memcpy(buf, limbs + e * nlimbs, (size_t)nlimbs * sizeof *buf);
+        out[e] = limbs_to_f32(&f, &o, buf, nlimbs, lo);
+    }
+}

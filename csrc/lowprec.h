@@ -224,6 +224,22 @@ int lp_quantize(const lp_format *f, const lp_opts *o, int in_type,
                 const void *in, int64_t n, const double *scale,
                 int64_t index0, void *out);
 
+/* Index maps, for a chunk of a larger array (lowprec.dask): the chunk's
+ * elements are contiguous in memory, but their flat indices in the whole
+ * array are runs.  Local element l (C order in the chunk) has flat index
+ * starts[l / run] + l % run; starts == NULL means the identity (index0 +
+ * i, as the kernels without a map).  index0 is the local index of element
+ * 0 of the call.  Only stochastic rounding reads the index.
+ * lp_encode_map / lp_quantize_map: lp_encode / lp_quantize under a map. */
+int lp_encode_map(const lp_format *f, const lp_opts *o, int in_type,
+                  const void *in, int64_t n, const double *scale,
+                  int64_t index0, int64_t run, const int64_t *starts,
+                  void *out);
+int lp_quantize_map(const lp_format *f, const lp_opts *o, int in_type,
+                    const void *in, int64_t n, const double *scale,
+                    int64_t index0, int64_t run, const int64_t *starts,
+                    void *out);
+
 /* Decodes n codes (code_size 1, 2 or 4 bytes; integer formats signed or
  * unsigned as the format) into float32 (out_type LP_F32) or float64
  * (LP_F64): the exact value rounded once to the output type, times scale
@@ -273,6 +289,14 @@ int lp_quantize_blocks(const lp_format *elem, const lp_format *sf,
                        const lp_block_spec *spec, const lp_opts *o,
                        int in_type, const void *in, int64_t u0, int64_t u1,
                        void *codes, void *scales);
+
+/* lp_quantize_blocks with the flat indices of stochastic rounding taken
+ * through an index map (see lp_encode_map; local index p*R*C + r*C + c). */
+int lp_quantize_blocks_map(const lp_format *elem, const lp_format *sf,
+                           const lp_block_spec *spec, const lp_opts *o,
+                           int in_type, const void *in, int64_t u0,
+                           int64_t u1, int64_t run, const int64_t *starts,
+                           void *codes, void *scales);
 
 /* The tensor factor of the nvfp4 rule: S = R32(smax * emax / T), 1 when T
  * is 0 or not finite or S is 0 or inf; *ts = R32(1 / S). */
@@ -365,6 +389,20 @@ void lp_slice(const double *x, int64_t rows, int64_t cols, int axis,
 int lp_exact_dot(const double *a, const double *bt, int64_t m, int64_t n,
                  int64_t k, int64_t k0, int64_t k1, int32_t lo, int32_t nlimbs,
                  float *out, int64_t row0, int64_t row1);
+
+/* The exact sums of lp_exact_dot, unrounded, as limbs (lowprec.dask adds
+ * the sums of K chunks): element (i, j) at limbs + (i*n + j) * nlimbs,
+ * nlimbs <= 64 digits of weight 2^(lo + 32 w), digits 0 .. nlimbs-2 in
+ * [0, 2^32), the top one signed; the value is sum_w limbs[w] 2^(lo+32w).
+ * Limb vectors of up to 2^30 calls may be added as int64.  Returns as
+ * lp_exact_dot.  lp_limbs_to_f32 rounds count such (summed) vectors once
+ * to float32 (nearest even, exact zero as +0). */
+int lp_exact_dot_limbs(const double *a, const double *bt, int64_t m,
+                       int64_t n, int64_t k, int64_t k0, int64_t k1,
+                       int32_t lo, int32_t nlimbs, int64_t *limbs,
+                       int64_t row0, int64_t row1);
+void lp_limbs_to_f32(const int64_t *limbs, int64_t count, int32_t nlimbs,
+                     int32_t lo, float *out);
 
 /* lp_exact_dot with c (NULL, or finite values, n-strided, multiples of
  * 2^lo) added exactly into each sum before the one rounding. */

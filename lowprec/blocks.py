@@ -364,6 +364,18 @@ def quantize_blocks(x: ArrayLike, fmt: Union[BlockFormatLike, FormatLike], *,
     >>> bt.dequantize()
     array([[ 0., -1.,  3.,  8.]], dtype=float32)
     """
+    return _quantize_blocks(x, fmt, block=block, axis=axis,
+                            scale_format=scale_format, scale_rule=scale_rule,
+                            tensor_amax=tensor_amax, rounding=rounding,
+                            seed=seed)
+
+
+def _quantize_blocks(x, fmt, *, block=None, axis=-1, scale_format=None,
+                     scale_rule=None, tensor_amax=None,
+                     rounding="nearest_even", seed=None, index=None):
+    """quantize_blocks, with x a chunk of a larger array when index is its
+    index map (lowprec.convert.index_map): stochastic rounding keys on the
+    larger array's flat indices (lowprec.dask)."""
     bf = _as_block_format(fmt)
     if block is not None or scale_format is not None \
             or scale_rule is not None:
@@ -416,6 +428,10 @@ def quantize_blocks(x: ArrayLike, fmt: Union[BlockFormatLike, FormatLike], *,
             R, C = L, int(np.prod(shape[a_ + 1:], dtype=np.int64))
             br, bc = b, 1
     opts = make_opts(el, rounding, True, True, seed, None, None)
+    if opts.rounding != lib.LP_SR:
+        index = None
+    run, starts = (0, ffi.NULL) if index is None else \
+        (index[0], ffi.cast("int64_t *", index[1].ctypes.data))
     rule = bf.scale_rule
     kind = _scale_kind(sf)
     two = bf.two_level and kind == "float"
@@ -448,10 +464,10 @@ def quantize_blocks(x: ArrayLike, fmt: Union[BlockFormatLike, FormatLike], *,
             u1 = units if stop == total else stop // per
             if u1 <= u0:
                 return 0
-            return lib.lp_quantize_blocks(
+            return lib.lp_quantize_blocks_map(
                 el.struct, sfp, spec, opts, in_type,
-                ffi.cast("void *", bi), u0, u1, ffi.cast("void *", bcod),
-                ffi.cast("void *", bsc))
+                ffi.cast("void *", bi), u0, u1, run, starts,
+                ffi.cast("void *", bcod), ffi.cast("void *", bsc))
         err = run_chunked(kernel, total)
         if err < 0:
             raise MemoryError("lp_quantize_blocks: out of memory")
@@ -498,13 +514,15 @@ def block_scales(x: ArrayLike, fmt: Union[BlockFormatLike, FormatLike],
     return quantize_blocks(x, fmt, **kwargs).scales
 
 
-def quantize(x, fmt, *, rounding="nearest_even", seed=None, **kwargs):
+def quantize(x, fmt, *, rounding="nearest_even", seed=None, index=None,
+             **kwargs):
     """Fake quantization in blocks: dequantize(quantize_blocks(x)) in x's
-    float dtype (float64 for integer inputs)."""
+    float dtype (float64 for integer inputs); index as _quantize_blocks."""
     a = np.asarray(x)
     dt = a.dtype if a.dtype.kind == "f" or a.dtype == BFLOAT16 \
         else np.dtype(np.float64)
-    bt = quantize_blocks(x, fmt, rounding=rounding, seed=seed, **kwargs)
+    bt = _quantize_blocks(x, fmt, rounding=rounding, seed=seed, index=index,
+                          **kwargs)
     return bt.dequantize(dt.newbyteorder("=") if not dt.isnative else dt)
 
 

@@ -90,34 +90,74 @@ def _ptr(a, ctype="void *"):
     return ffi.cast(ctype, a.ctypes.data)
 
 
-def _encode_c(fmt, a, in_type, opts, scale, codes):
-    """Runs lp_encode over a (contiguous, native) into codes."""
+def index_map(offset, chunk, shape):
+    """The flat indices in an array of shape `shape` of the elements of its
+    chunk of shape `chunk` at `offset` (C order), as the index map of
+    lp_encode_map: (run, starts), local element l at flat index
+    starts[l // run] + l % run; None when they are 0, 1, 2, ... (the chunk
+    starts at 0 and spans every axis after its first).  Trailing axes the
+    chunk spans whole merge into one run: chunk (2, 3) at (0, 1) of (4, 5)
+    gives run 3, starts [1, 6]."""
+    nd = len(shape)
+    strides = [1] * nd
+    for d in range(nd - 2, -1, -1):
+        strides[d] = strides[d + 1] * int(shape[d + 1])
+    d = nd - 1
+    while d > 0 and chunk[d] == shape[d]:
+        d -= 1
+    if nd == 0 or all(o == 0 for o in offset) and all(
+            chunk[e] == shape[e] for e in range(1, nd)):
+        return None
+    run = int(np.prod(chunk[d:], dtype=np.int64))
+    starts = np.full((), offset[d] * strides[d], np.int64)
+    for e in range(d):
+        starts = starts[..., None] + (offset[e] + np.arange(
+            chunk[e], dtype=np.int64)) * strides[e]
+    return max(run, 1), np.ascontiguousarray(starts.reshape(-1))
+
+
+def _map_args(index):
+    """(run, starts pointer) of an index map for the *_map kernels."""
+    if index is None:
+        return 0, ffi.NULL
+    return index[0], ffi.cast("int64_t *", index[1].ctypes.data)
+
+
+def _encode_c(fmt, a, in_type, opts, scale, codes, index=None):
+    """Runs lp_encode over a (contiguous, native) into codes; index: an
+    index map (index_map) for the stochastic rounding's flat indices."""
     n = a.size
     esize = a.dtype.itemsize
     csize = codes.dtype.itemsize
     sp = ffi.new("double *", scale) if scale is not None else ffi.NULL
     base_in, base_out = a.ctypes.data, codes.ctypes.data
+    run, starts = _map_args(index)
 
     def kernel(start, stop):
-        return lib.lp_encode(fmt.struct, opts, in_type,
-                             ffi.cast("void *", base_in + start * esize),
-                             stop - start, sp, start,
-                             ffi.cast("void *", base_out + start * csize))
+        return lib.lp_encode_map(fmt.struct, opts, in_type,
+                                 ffi.cast("void *", base_in + start * esize),
+                                 stop - start, sp, start, run, starts,
+                                 ffi.cast("void *", base_out + start * csize))
     return run_chunked(kernel, n)
 
 
-def _encode_any(backend, fmt, a, in_type, opts, scale, codes, label_fmt):
+def _encode_any(backend, fmt, a, in_type, opts, scale, codes, label_fmt,
+                index=None):
     """encode's kernel (Numba or C, see _use_numba) into codes; raises
-    for the error flags, naming label_fmt."""
+    for the error flags, naming label_fmt.  With an index map (only
+    stochastic rounding reads it) the C kernel runs: it gives the Numba
+    kernel's bits."""
     if not a.size:
         return
-    if _use_numba(backend, fmt, opts, in_type, a.size):
+    if opts.rounding != lib.LP_SR:
+        index = None
+    if index is None and _use_numba(backend, fmt, opts, in_type, a.size):
         # Imported on first use so that `import lowprec` does not load
         # Numba (start-up time); _numba_backend does not import this module.
         from . import _numba_backend
         err = _numba_backend.encode(fmt, a, in_type, opts, scale, codes)
     else:
-        err = _encode_c(fmt, a, in_type, opts, scale, codes)
+        err = _encode_c(fmt, a, in_type, opts, scale, codes, index)
     if err:
         raise_errors(err, label_fmt, a)
 
@@ -204,6 +244,17 @@ def encode(x: ArrayLike, fmt: FormatLike, *,
     >>> lp.encode([3.0, -7.0], "int4", scale=0.5)     # integers saturate
     array([ 6, -8], dtype=int8)
     """
+    return _encode(x, fmt, rounding=rounding, saturate=saturate,
+                   subnormals=subnormals, scale=scale, zero_point=zero_point,
+                   seed=seed, rbits=rbits, out=out, backend=backend)
+
+
+def _encode(x, fmt, *, rounding="nearest_even", saturate=False,
+            subnormals=True, scale=None, zero_point=None, seed=None,
+            rbits=None, out=None, backend="auto", index=None):
+    """encode, with x a chunk of a larger array when index is its index
+    map (index_map): stochastic rounding keys on the larger array's flat
+    indices (lowprec.dask)."""
     fmt = get_format(fmt)
     backend = check_backend(backend)
     if _is_device_array(x):
@@ -227,9 +278,9 @@ def encode(x: ArrayLike, fmt: FormatLike, *,
         s = None
     if isinstance(zp, np.ndarray):
         return _deliver(_encode_zero_point_array(a, in_type, fmt, opts, s,
-                                                 zp, backend), out)
+                                                 zp, backend, index), out)
     codes = _result(out, a.shape, fmt.code_dtype)
-    _encode_any(backend, fmt, a, in_type, opts, s, codes, fmt)
+    _encode_any(backend, fmt, a, in_type, opts, s, codes, fmt, index)
     return _deliver(codes, out)
 
 
@@ -254,7 +305,8 @@ def _compute_dtype(dt):
 _WIDE = IntFormat(16)
 
 
-def _encode_zero_point_array(a, in_type, fmt, opts, s, zp, backend):
+def _encode_zero_point_array(a, in_type, fmt, opts, s, zp, backend,
+                             index=None):
     """Per-element zero points (int64 array zp, broadcast to a): the
     integer r = round(x / s), plus zp, saturated to fmt (API: the zero point
     is added after rounding, before saturation).
@@ -277,7 +329,7 @@ def _encode_zero_point_array(a, in_type, fmt, opts, s, zp, backend):
     r = top = None
     while True:
         o.zero_point = -base
-        _encode_any(backend, _WIDE, a, in_type, o, s, codes, fmt)
+        _encode_any(backend, _WIDE, a, in_type, o, s, codes, fmt, index)
         part = codes.astype(np.int32)          # |r|, |zp| < 2^18: int32
         part += base                           # clip(r, base - 32768, top)
         r = part if r is None else np.where(r >= top, part, r)
@@ -511,6 +563,18 @@ def quantize(x: ArrayLike, fmt: AnyFormatLike, *,
     >>> lp.quantize(np.float32([500.0]), "e4m3", saturate=True)
     array([448.], dtype=float32)
     """
+    return _quantize(x, fmt, rounding=rounding, saturate=saturate,
+                     subnormals=subnormals, scale=scale,
+                     zero_point=zero_point, seed=seed, rbits=rbits, out=out,
+                     backend=backend, **block_args)
+
+
+def _quantize(x, fmt, *, rounding="nearest_even", saturate=False,
+              subnormals=True, scale=None, zero_point=None, seed=None,
+              rbits=None, out=None, backend="auto", index=None,
+              **block_args):
+    """quantize, with x a chunk of a larger array when index is its index
+    map (see _encode); block formats take it too."""
     unknown = [k for k in block_args if k not in _BLOCK_ARGS]
     if unknown:
         raise TypeError(f"quantize() got an unexpected keyword argument "
@@ -530,7 +594,7 @@ def quantize(x: ArrayLike, fmt: AnyFormatLike, *,
                             "and out")
         check_backend(backend)
         res = blocks.quantize(x, fmt, rounding=rounding, seed=seed,
-                              **block_args)
+                              index=index, **block_args)
         return _deliver(res, check_out(out, res.shape, res.dtype, (x,)))
     if block_args:
         raise TypeError(f"{', '.join(block_args)}: arguments of block "
@@ -556,27 +620,31 @@ def quantize(x: ArrayLike, fmt: AnyFormatLike, *,
     if in_type not in (lib.LP_F64, lib.LP_F32) or isinstance(
             zp, np.ndarray) or isinstance(s, np.ndarray):
         # encode, then decode (one seed for both: opts drew it if None)
-        codes = encode(a, fmt, rounding=rounding, saturate=saturate,
-                       subnormals=subnormals, scale=scale,
-                       zero_point=zero_point, seed=int(opts.seed),
-                       rbits=rbits, backend=backend)
+        codes = _encode(a, fmt, rounding=rounding, saturate=saturate,
+                        subnormals=subnormals, scale=scale,
+                        zero_point=zero_point, seed=int(opts.seed),
+                        rbits=rbits, backend=backend, index=index)
         return _deliver(decode(codes, fmt, dtype=out_dtype, scale=scale,
                                zero_point=zero_point, backend=backend), out)
     res = _result(out, a.shape, a.dtype)
+    if opts.rounding != lib.LP_SR:
+        index = None
     if a.size:
-        if _use_numba(backend, fmt, opts, in_type, a.size, "quantize"):
+        if index is None and _use_numba(backend, fmt, opts, in_type, a.size,
+                                        "quantize"):
             from . import _numba_backend     # on first use: see _encode_any
             err = _numba_backend.quantize(fmt, a, in_type, opts, s, res)
         else:
             sp = ffi.new("double *", s) if s is not None else ffi.NULL
             es = a.dtype.itemsize
             bi, bo = a.ctypes.data, res.ctypes.data
+            run, starts = _map_args(index)
 
             def kernel(start, stop):
-                return lib.lp_quantize(
+                return lib.lp_quantize_map(
                     fmt.struct, opts, in_type,
                     ffi.cast("void *", bi + start * es), stop - start, sp,
-                    start, ffi.cast("void *", bo + start * es))
+                    start, run, starts, ffi.cast("void *", bo + start * es))
             err = run_chunked(kernel, a.size)
         if err:
             raise_errors(err, fmt, a)
