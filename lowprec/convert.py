@@ -32,6 +32,69 @@ _OUT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64),
                np.dtype(np.float16), BFLOAT16)
 BACKENDS = ("auto", "c", "numba")
 
+# The float types of ml_dtypes (those of the installed version), by name:
+# lowprec has a format of each name.  Their values widen exactly to
+# float32 (at most 8 exponent bits and 7 mantissa bits).
+_ML_FLOATS = {name: np.dtype(getattr(ml_dtypes, name)) for name in (
+    "bfloat16", "float8_e3m4", "float8_e4m3", "float8_e4m3b11fnuz",
+    "float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz",
+    "float8_e5m3fnu", "float8_e8m0fnu", "float6_e2m3fn", "float6_e3m2fn",
+    "float4_e2m1fn") if hasattr(ml_dtypes, name)}
+_ML_FLOAT_DTYPES = frozenset(_ML_FLOATS.values())
+_ML_INTS = frozenset(np.dtype(getattr(ml_dtypes, name)) for name in (
+    "int1", "uint1", "int2", "uint2", "int4", "uint4")
+    if hasattr(ml_dtypes, name))
+
+
+# -- inputs from other libraries ---------------------------------------------
+
+_DLPACK_CPU = 1          # DLDeviceType kDLCPU
+
+
+def as_array(x, name="x") -> np.ndarray:
+    """x as a NumPy array, without a copy where the source allows it.
+
+    NumPy arrays are returned as they are.  Objects with ``__dlpack__``
+    (PyTorch and JAX CPU tensors) are read through ``np.from_dlpack``
+    (zero-copy).  DLPack has no bfloat16 / float8 types that NumPy reads,
+    so a PyTorch tensor of such a type is read through its bits (a view as
+    int16 / uint8) viewed as the ml_dtypes type of the same name, still
+    without a copy; JAX arrays of these types are read through
+    ``__array__`` (they are ml_dtypes arrays already).  Everything else
+    goes through ``np.asarray``.
+
+    Raises TypeError for a DLPack array that lives on another device than
+    the CPU (CUDA arrays with ``__cuda_array_interface__`` are taken by
+    the CUDA backend before they get here), and for a PyTorch dtype that
+    NumPy cannot hold."""
+    if isinstance(x, np.ndarray):
+        return x
+    if not (hasattr(x, "__dlpack__") and hasattr(x, "__dlpack_device__")):
+        return np.asarray(x)
+    device = x.__dlpack_device__()
+    if int(device[0]) != _DLPACK_CPU:
+        raise TypeError(f"{name} is on DLPack device {tuple(device)}, not "
+                        "the CPU: copy it to host memory first (e.g. "
+                        "tensor.cpu(), jax.device_get)")
+    dt = getattr(x, "dtype", None)
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(x, torch.Tensor):
+        tname = str(dt).removeprefix("torch.")
+        if tname in _ML_FLOATS:
+            bits = torch.int16 if dt.itemsize == 2 else torch.uint8
+            return np.from_dlpack(x.view(bits)).view(_ML_FLOATS[tname])
+        if tname.startswith(("float8", "float6", "float4")):
+            raise TypeError(f"{name} has dtype {dt}, which lowprec does "
+                            "not read (packed or unknown to ml_dtypes): "
+                            "pass its bits, e.g. x.view(torch.uint8), with "
+                            "lp.unpack / decode")
+        return np.from_dlpack(x)
+    if isinstance(dt, np.dtype) and dt.type.__module__.split(".")[0] == \
+            "ml_dtypes":
+        return np.asarray(x)       # JAX: DLPack lacks the type, NumPy has it
+    return np.from_dlpack(x)
+
+
 
 # -- argument checks -------------------------------------------------------
 
@@ -46,19 +109,33 @@ def _native(a: np.ndarray) -> np.ndarray:
 
 def as_input(x):
     """Input array and the kernel's type code.  Integers stay integers
-    (int64/uint64) so that they are converted exactly."""
-    a = np.asarray(x)
+    (int64/uint64) so that they are converted exactly; the ml_dtypes
+    float8 / float6 / float4 types widen exactly to float32 (so e5m2 ->
+    e4m3 is one rounding, of the exact value)."""
+    a = as_array(x)
     dt = a.dtype
     key = dt.newbyteorder("=") if not dt.isnative else dt
     if key in _IN_TYPES:
         return _native(a), _IN_TYPES[key]
-    if dt.kind == "i":
+    if key in _ML_FLOAT_DTYPES:
+        return _native(a.astype(np.float32)), lib.LP_F32
+    if dt.kind == "i" or key in _ML_INTS and key.name.startswith("int"):
         return _native(a.astype(np.int64)), lib.LP_I64
-    if dt.kind == "u":
+    if dt.kind == "u" or key in _ML_INTS:
         return _native(a.astype(np.uint64)), lib.LP_U64
     raise TypeError(f"lowprec cannot encode arrays of dtype {dt}: use "
-                    "float64, float32, float16, bfloat16 or an integer "
-                    "dtype")
+                    "float64, float32, float16, an ml_dtypes float type "
+                    "(bfloat16, float8_*, float6_*, float4_e2m1fn) or an "
+                    "integer dtype")
+
+
+def _value_dtype(dt):
+    """quantize's result dtype for inputs of dtype dt: dt itself (native
+    order) for float dtypes, float64 for integers."""
+    key = dt.newbyteorder("=") if not dt.isnative else dt
+    if key in _IN_TYPES or key in _ML_FLOAT_DTYPES:
+        return key
+    return np.dtype(np.float64)
 
 
 def check_backend(backend) -> str:
@@ -135,6 +212,7 @@ def encode(x, fmt, *, rounding="nearest_even", saturate=False,
                             subnormals=subnormals, scale=scale,
                             zero_point=zero_point, seed=seed, rbits=rbits,
                             out=out)
+    x = as_array(x)
     a, in_type = as_input(x)
     opts = make_opts(fmt, rounding, saturate, subnormals, seed, rbits,
                      zero_point)
@@ -154,16 +232,14 @@ def encode(x, fmt, *, rounding="nearest_even", saturate=False,
     return _deliver(codes, out)
 
 
-_E8M0 = np.dtype(ml_dtypes.float8_e8m0fnu)
-
-
 def _scale_values(scale):
-    """An ml_dtypes float8_e8m0fnu scale array (MX block scales) as its
-    float64 values (exact: powers of two; 0xFF is NaN and is refused by
-    check_scale); any other scale as it is."""
-    if isinstance(scale, np.ndarray) and scale.dtype == _E8M0:
-        return scale.astype(np.float64)
-    return scale
+    """A scale argument for check_scale: a PyTorch / JAX tensor as a NumPy
+    array (as_array); ml_dtypes arrays (float8_e8m0fnu MX block scales as
+    their powers of two, bfloat16, float8 ...) become exact float64 values
+    in check_scale; any other scale as it is."""
+    if scale is None or isinstance(scale, (int, float, np.ndarray)):
+        return scale
+    return as_array(scale, "scale")
 
 
 def _compute_dtype(dt):
@@ -215,8 +291,11 @@ def as_codes(codes, fmt):
     codes of fmt.  ml_dtypes arrays of the format are taken by their bits
     (float formats) or their values (int2 / int4 / uint2 / uint4, whose
     bytes hold the low bits only, not sign-extended)."""
-    c = np.asarray(codes)
+    c = as_array(codes, "codes")
     label = fmt.name or repr(fmt)
+    if not c.dtype.isnative:
+        # before any view: the bits of a byte-swapped array are swapped
+        c = c.astype(c.dtype.newbyteorder("="))
     if c.dtype.kind not in "iu":
         if c.dtype.type.__module__.startswith("ml_dtypes"):
             if c.dtype.name != fmt.name:
@@ -244,8 +323,20 @@ def as_codes(codes, fmt):
 
 def decode(codes, fmt, *, dtype=np.float32, scale=None, zero_point=None,
            out=None, backend="auto"):
-    """Values of codes in dtype (float32, float64, float16 or bfloat16):
-    each exact value (times scale) rounded once to dtype."""
+    """Values of codes in dtype (float32, float64, float16 or an ml_dtypes
+    float type: bfloat16, float8_*, float6_*, float4_e2m1fn): each exact
+    value (times scale) rounded once to dtype, nearest-even.
+
+    Into an ml_dtypes dtype the rounding is that of lp.encode into the
+    format of the same name (the same bits as ml_dtypes' astype from the
+    exact float64 value): overflow and NaN as that format has them; a NaN
+    into a format without NaN (float6, float4) or a negative value into an
+    unsigned one (float8_e8m0fnu, float8_e5m3fnu) raises ValueError.
+
+    Example: ``lp.decode(np.uint8([0x7B]), "e4m3", dtype=ml_dtypes.
+    float8_e5m2)`` is 384: e4m3 0x7B = 0b0_1111_011 = 1.375 * 2^8 = 352
+    lies halfway between e5m2 1.01b * 2^8 = 320 and 1.10b * 2^8 = 384, and
+    the tie goes to the even mantissa."""
     fmt = get_format(fmt)
     check_backend(backend)
     if _is_device_array(codes):
@@ -255,11 +346,13 @@ def decode(codes, fmt, *, dtype=np.float32, scale=None, zero_point=None,
     try:
         dtype = np.dtype(dtype)
     except TypeError:
-        raise TypeError(f"dtype must be float32, float64, float16 or "
-                        f"bfloat16, got {dtype!r}") from None
-    if dtype not in _OUT_DTYPES:
-        raise TypeError(f"decode produces float32, float64, float16 or "
-                        f"bfloat16, not {dtype}")
+        raise TypeError(f"dtype must be float32, float64, float16 or an "
+                        f"ml_dtypes float type, got {dtype!r}") from None
+    if dtype not in _OUT_DTYPES and dtype not in _ML_FLOAT_DTYPES:
+        raise TypeError(f"decode produces float32, float64, float16 or an "
+                        f"ml_dtypes float type (bfloat16, float8_*, "
+                        f"float6_*, float4_e2m1fn), not {dtype}")
+    codes = as_array(codes, "codes")
     c = as_codes(codes, fmt)
     out = check_out(out, c.shape, dtype, (codes,))
     zp = val.check_zero_point(zero_point, fmt, c.shape, what="codes")
@@ -284,13 +377,13 @@ def decode(codes, fmt, *, dtype=np.float32, scale=None, zero_point=None,
 
 
 def _round_to_dtype(v64, dtype):
-    """float64 values rounded once (nearest-even) to a float dtype."""
+    """float64 values rounded once (nearest-even) to a float dtype: float16
+    and the ml_dtypes types through encode into the format of that name."""
     if dtype == np.float64:
         return v64
     if dtype == np.float32:
         return v64.astype(np.float32)
-    name = "float16" if dtype == np.float16 else "bfloat16"
-    return encode(v64, name).view(dtype)
+    return encode(v64, get_format(dtype)).view(dtype)
 
 
 def _decode_any(backend, fmt, c, res, scale, zp):
@@ -365,16 +458,17 @@ def quantize(x, fmt, *, rounding="nearest_even", saturate=False,
                               subnormals=subnormals, scale=scale,
                               zero_point=zero_point, seed=seed, rbits=rbits,
                               out=out)
+    x = as_array(x)
     a, in_type = as_input(x)
-    out_dtype = a.dtype if in_type in (lib.LP_F64, lib.LP_F32, lib.LP_F16,
-                                       lib.LP_BF16) else np.dtype(np.float64)
+    out_dtype = _value_dtype(x.dtype)
     out = check_out(out, a.shape, out_dtype, (x,))
     opts = make_opts(fmt, rounding, saturate, subnormals, seed, rbits,
                      zero_point)
+    scale = _scale_values(scale)
     s = check_scale(scale, a.shape, _compute_dtype(a.dtype))
     zp = val.check_zero_point(zero_point, fmt, a.shape)
-    if in_type not in (lib.LP_F64, lib.LP_F32) or isinstance(
-            zp, np.ndarray) or isinstance(s, np.ndarray):
+    if in_type not in (lib.LP_F64, lib.LP_F32) or out_dtype != a.dtype \
+            or isinstance(zp, np.ndarray) or isinstance(s, np.ndarray):
         # encode, then decode (one seed for both: opts drew it if None)
         codes = encode(a, fmt, rounding=rounding, saturate=saturate,
                        subnormals=subnormals, scale=scale,
