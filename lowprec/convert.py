@@ -221,7 +221,9 @@ def encode(x, fmt, *, rounding="nearest_even", saturate=False,
     zp = val.check_zero_point(zero_point, fmt, a.shape)
     if isinstance(s, np.ndarray):
         # Per-element scales: divide in the input's precision, then round.
-        a = _native(np.divide(a.astype(s.dtype, copy=False), s))
+        # (overflow to inf and underflow are the division's own results)
+        with np.errstate(over="ignore", under="ignore"):
+            a = _native(np.divide(a.astype(s.dtype, copy=False), s))
         in_type = _IN_TYPES[a.dtype]
         s = None
     if isinstance(zp, np.ndarray):
