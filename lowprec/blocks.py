@@ -18,6 +18,7 @@ import numpy as np
 
 from . import _validate as val
 from ._clib import ffi, lib
+from ._interop import as_array
 from ._options import BFLOAT16, make_opts, raise_errors
 from ._threads import run_chunked
 from .formats import (BlockFormat, FloatFormat, IntFormat, RULES, get_format, recipes,
@@ -63,7 +64,7 @@ _IN_TYPES = {np.dtype(np.float64): lib.LP_F64,
 
 
 def _input(x):
-    a = np.asarray(x)
+    a = as_array(x)
     dt = a.dtype.newbyteorder("=") if not a.dtype.isnative else a.dtype
     if dt.kind in "iu":
         a = a.astype(np.float64)      # as encode: integers as float64
@@ -358,7 +359,7 @@ def block_scales(x, fmt, **kwargs):
 def quantize(x, fmt, *, rounding="nearest_even", seed=None, **kwargs):
     """Fake quantization in blocks: dequantize(quantize_blocks(x)) in x's
     float dtype (float64 for integer inputs)."""
-    a = np.asarray(x)
+    a = as_array(x)
     dt = a.dtype if a.dtype.kind == "f" or a.dtype == BFLOAT16 \
         else np.dtype(np.float64)
     bt = quantize_blocks(x, fmt, rounding=rounding, seed=seed, **kwargs)

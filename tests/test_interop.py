@@ -14,7 +14,7 @@ import ml_dtypes
 
 import lowprec as lp
 from lowprec import reference as ref
-from lowprec.convert import as_array
+from lowprec._interop import as_array
 
 ML_FLOATS = [n for n in (
     "bfloat16", "float8_e3m4", "float8_e4m3", "float8_e4m3b11fnuz",
@@ -429,6 +429,24 @@ def test_torch_strided_and_batched():
                             b_format="e5m2", a_scale=np.float32(
                                 [[2], [1], [0.5], [4]]), accumulate="exact")
     np.testing.assert_array_equal(_bits(got), _bits(want))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_torch_block_quantize(dtype):
+    """quantize_blocks / block quantize of a tensor equal those of the
+    NumPy / ml_dtypes array of the same values."""
+    torch = pytest.importorskip("torch")
+    t = _torch_values(torch, getattr(torch, dtype), 8 * 64 - 7)
+    t = t.reshape(8, 64)
+    same = t.to(torch.float64).numpy().astype(
+        getattr(ml_dtypes, dtype, None) or np.dtype(dtype))
+    for fmt in ("mxfp8_e4m3", "nvfp4"):
+        got, want = lp.quantize_blocks(t, fmt), lp.quantize_blocks(same, fmt)
+        np.testing.assert_array_equal(_bits(got.codes), _bits(want.codes))
+        np.testing.assert_array_equal(_bits(got.scales), _bits(want.scales))
+        q = lp.quantize(t, fmt)
+        assert q.dtype == same.dtype
+        _same(q, lp.quantize(same, fmt))
 
 
 def test_torch_unreadable_dtypes():

@@ -21,7 +21,8 @@ import numpy as np
 from .. import _validate as v
 from .._clib import lib
 from .._options import check_rounding
-from ..convert import as_array, as_codes, decode
+from .._interop import as_array
+from ..convert import as_codes, decode
 from ..formats import IntFormat, get_format
 from .accumulator import Accumulator
 
