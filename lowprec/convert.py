@@ -139,8 +139,15 @@ def encode(x, fmt, *, rounding="nearest_even", saturate=False,
            rbits=None, out=None, backend="auto"):
     """Rounds x (optionally divided by scale) once to fmt; returns codes.
 
-    See API.md section 2 for the full contract: rounding modes, overflow
-    rules, NaN and infinity handling, errors."""
+    x: a NumPy or ml_dtypes array (any float type of ml_dtypes: its exact
+    values), a PyTorch / JAX CPU tensor (read in place, docs/interop.md),
+    a CUDA array, or anything np.asarray takes.  See API.md section 2 for
+    the full contract: rounding modes, overflow rules, NaN and infinity
+    handling, errors.
+
+    Example: ``lp.encode(np.array([3 * 2**-11], ml_dtypes.float8_e5m2),
+    "e4m3")`` gives 0x01: e5m2 1.10b * 2^-10 is 0.75 of e4m3's smallest
+    subnormal 2^-9 = 0b0_0000_001, nearer to it than to 0."""
     fmt = get_format(fmt)
     backend = check_backend(backend)
     if _is_device_array(x):
@@ -360,7 +367,9 @@ def quantize(x, fmt, *, rounding="nearest_even", saturate=False,
              subnormals=True, scale=None, zero_point=None, seed=None,
              rbits=None, out=None, backend="auto", **block_args):
     """Fake quantization: decode(encode(x)) in x's dtype, in one pass for
-    float32 and float64 inputs.
+    float32 and float64 inputs.  x as for encode; the result is a NumPy
+    array of x's float dtype (an ml_dtypes float8 input gives the format's
+    value rounded once into its float8 type), float64 for integers.
 
     With a block format (a recipe name such as "mxfp4" or a BlockFormat):
     dequantize(quantize_blocks(x, fmt, ...)) with quantize_blocks' keyword
