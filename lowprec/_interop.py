@@ -44,10 +44,15 @@ def as_array(x, name="x") -> np.ndarray:
     ``__array__`` (they are ml_dtypes arrays already).  Everything else
     goes through ``np.asarray``.
 
-    Raises TypeError for a DLPack array that lives on another device than
-    the CPU (CUDA arrays with ``__cuda_array_interface__`` are taken by
-    the CUDA backend before they get here), and for a PyTorch dtype that
-    NumPy cannot hold."""
+    Where DLPack cannot export x, ``__array__`` is tried.  Raises
+    TypeError for a DLPack array that lives on another device than the
+    CPU (CUDA arrays with ``__cuda_array_interface__`` are taken by the
+    CUDA backend before they get here), and for a PyTorch float8 / float4
+    dtype that ml_dtypes does not have (torch.float4_e2m1fn_x2: two codes
+    a byte).
+
+    Example: ``as_array(torch.ones(3, dtype=torch.bfloat16))`` is an
+    ml_dtypes bfloat16 array over the tensor's memory."""
     if isinstance(x, np.ndarray):
         return x
     if not (hasattr(x, "__dlpack__") and hasattr(x, "__dlpack_device__")):
@@ -69,8 +74,20 @@ def as_array(x, name="x") -> np.ndarray:
                             "not read (packed or unknown to ml_dtypes): "
                             "pass its bits, e.g. x.view(torch.uint8), with "
                             "lp.unpack / decode")
-        return np.from_dlpack(x)
+        return _from_dlpack(x)
     if isinstance(dt, np.dtype) and dt.type.__module__.split(".")[0] == \
             "ml_dtypes":
         return np.asarray(x)       # JAX: DLPack lacks the type, NumPy has it
-    return np.from_dlpack(x)
+    return _from_dlpack(x)
+
+
+def _from_dlpack(x):
+    """np.from_dlpack(x); where the producer cannot export x (a dtype
+    DLPack lacks, a tensor that requires grad), its __array__ if it has
+    one, whose error then says why."""
+    try:
+        return np.from_dlpack(x)
+    except (BufferError, RuntimeError, TypeError):
+        if not hasattr(x, "__array__"):
+            raise
+    return np.asarray(x)

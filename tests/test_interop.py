@@ -326,6 +326,25 @@ class _OnDevice:
         return (2, 0)
 
 
+class _NoExport:
+    """A CPU DLPack producer that cannot export its dtype, with
+    __array__."""
+
+    def __dlpack__(self, **kw):
+        raise BufferError("unsupported dtype")
+
+    def __dlpack_device__(self):
+        return (1, 0)
+
+    def __array__(self, dtype=None, copy=None):
+        return np.array([1.0, 448.0, -3.0], np.float32)
+
+
+def test_dlpack_falls_back_to_array():
+    np.testing.assert_array_equal(lp.encode(_NoExport(), "e4m3"),
+                                  lp.encode(np.float32([1, 448, -3]), "e4m3"))
+
+
 def test_non_cpu_dlpack_is_refused():
     x = _OnDevice()
     for call in (lambda: lp.encode(x, "e4m3"), lambda: lp.quantize(x, "e4m3"),
