@@ -412,6 +412,13 @@ def test_torch_tensors(dtype):
     elif dtype == "uint8":
         np.testing.assert_array_equal(lp.decode(t, "e4m3"),
                                       lp.decode(t.numpy(), "e4m3"))
+    elif dtype == "int8":
+        np.testing.assert_array_equal(lp.decode(t, "int8", dtype=np.float64),
+                                      t.to(torch.float64).numpy())
+        np.testing.assert_array_equal(lp.int_matmul(t[:64].reshape(8, 8), t[
+            64:128].reshape(8, 8)), lp.int_matmul(t[:64].reshape(8, 8).numpy(),
+                                                  t[64:128].reshape(8, 8)
+                                                  .numpy()))
 
 
 @pytest.mark.parametrize("dtype", TORCH_DTYPES)

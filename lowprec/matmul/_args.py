@@ -301,8 +301,9 @@ _INT32_MIN, _INT32_MAX = -(1 << 31), (1 << 31) - 1
 
 
 def _int_operand(x, name):
-    """An int_matmul operand as a contiguous int8 or uint8 array."""
-    arr = np.asarray(x)
+    """An int_matmul operand as a contiguous int8 or uint8 array (NumPy
+    arrays, or PyTorch / JAX CPU tensors read by as_array)."""
+    arr = as_array(x, name)
     dt = arr.dtype
     if arr.ndim == 0:
         raise ValueError(f"{name} must have at least one dimension for a "
