@@ -138,6 +138,37 @@ def test_ml_int_values_as_input():
         np.testing.assert_array_equal(q, lp.quantize(v, "fp4"))
 
 
+@pytest.mark.parametrize("name", ["float8_e4m3fn", "float8_e5m2",
+                                  "float6_e3m2fn", "float4_e2m1fn",
+                                  "bfloat16"])
+def test_ml_values_block_quantize(name):
+    """quantize_blocks of an ml_dtypes array equals that of its float32
+    values (ml_dtypes' widening); block quantize gives x's type, the
+    exact dequantized value rounded once by ml_dtypes."""
+    rng = np.random.default_rng(8)
+    v = rng.standard_normal((8, 64)) * 2.0 ** rng.integers(-4, 4, (8, 64))
+    x = v.astype(_ml(name))
+    x32 = _f64(x).astype(np.float32)
+    for fmt in ("mxfp4", "mxfp8_e5m2", "nvfp4", "fp8_1x128"):
+        got, want = lp.quantize_blocks(x, fmt), lp.quantize_blocks(x32, fmt)
+        np.testing.assert_array_equal(_bits(got.codes), _bits(want.codes))
+        np.testing.assert_array_equal(_bits(got.scales), _bits(want.scales))
+        q = lp.quantize(x, fmt)
+        assert q.dtype == x.dtype
+        with np.errstate(over="ignore", invalid="ignore"):
+            _same(q, want.dequantize(np.float64).astype(x.dtype))
+        _same(got.dequantize(x.dtype), q)
+
+
+def test_block_dequantize_nan_into_ml_dtype():
+    x = np.ones(32, np.float32)
+    x[3] = np.nan
+    bt = lp.quantize_blocks(x, "mxfp4")
+    assert np.isnan(_f64(bt.dequantize(ml_dtypes.float8_e4m3fn))).all()
+    with pytest.raises(ValueError, match="NaN"):
+        bt.dequantize(ml_dtypes.float4_e2m1fn)
+
+
 # -- ml_dtypes arrays as codes ----------------------------------------------
 
 @pytest.mark.parametrize("name", ML_FLOATS)
