@@ -124,7 +124,13 @@ def check_choice(value, name, choices):
 
 
 def _real_array(scale, name):
+    """scale as a real NumPy array.  ml_dtypes arrays (bfloat16, float8_*,
+    float8_e8m0fnu as MX scales, int4, ...) are widened to float64, which
+    holds every one of their values exactly (e8m0 0xFF becomes NaN and is
+    refused by the callers)."""
     s = np.asarray(scale)
+    if s.dtype.type.__module__.split(".")[0] == "ml_dtypes":
+        s = s.astype(np.float64)
     if s.dtype.kind not in "fiu":
         raise TypeError(f"{name} must be a real number or array, got "
                         f"{_show(scale)} (dtype {s.dtype})")

@@ -19,6 +19,7 @@ import numpy as np
 
 from . import _validate as val
 from ._clib import ffi, lib
+from ._interop import ML_FLOAT_DTYPES, as_array
 from ._options import BFLOAT16, make_opts, raise_errors
 from ._threads import run_chunked
 from .formats import (BlockFormat, FloatFormat, IntFormat, RULES, get_format, recipes,
@@ -69,15 +70,18 @@ _IN_TYPES = {np.dtype(np.float64): lib.LP_F64,
 
 
 def _input(x):
-    a = np.asarray(x)
+    a = as_array(x)
     dt = a.dtype.newbyteorder("=") if not a.dtype.isnative else a.dtype
     if dt.kind in "iu":
         a = a.astype(np.float64)      # as encode: integers as float64
         dt = a.dtype
+    elif dt in ML_FLOAT_DTYPES and dt != BFLOAT16:
+        a = a.astype(np.float32)      # float8 / 6 / 4 values: exact
+        dt = a.dtype
     if dt not in _IN_TYPES:
         raise TypeError(f"lowprec cannot quantize arrays of dtype "
-                        f"{a.dtype}: use float64, float32, float16, "
-                        "bfloat16 or an integer dtype")
+                        f"{a.dtype}: use float64, float32, float16, an "
+                        "ml_dtypes float type or an integer dtype")
     a = np.ascontiguousarray(a.astype(dt, copy=False))
     return a, _IN_TYPES[dt]
 
@@ -147,18 +151,20 @@ class BlockTensor:
 
     def dequantize(self, dtype: DTypeLike = np.float32) -> FloatArray:
         """element * scale (* tensor_scale), the exact product rounded once
-        to dtype (float32, float64, float16 or bfloat16); NaN for every
-        element of a NaN / inf block.
+        to dtype (float32, float64, float16 or an ml_dtypes float type, as
+        lp.decode); NaN for every element of a NaN / inf block (ValueError
+        where dtype has no NaN).
 
         Parameters
         ----------
         dtype
-            float32 (default), float64, float16 or ml_dtypes bfloat16.
+            float32 (default), float64, float16 or an ml_dtypes float
+            type.
 
         Raises
         ------
         TypeError
-            A dtype other than the four.
+            An unsupported dtype.
 
         Examples
         --------
@@ -171,7 +177,7 @@ class BlockTensor:
         dtype = np.dtype(dtype)
         if dtype not in _OUT_DTYPES:
             raise TypeError(f"dequantize produces float32, float64, float16 "
-                            f"or bfloat16, not {dtype}")
+                            f"or an ml_dtypes float type, not {dtype}")
         el = self.format.element
         v = lib_decode(np.asarray(self.codes).view(el.code_dtype)
                        if not isinstance(el, IntFormat)
@@ -232,29 +238,32 @@ def lib_decode(codes, fmt):
 
 
 _OUT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64),
-               np.dtype(np.float16), BFLOAT16)
+               np.dtype(np.float16)) + tuple(ML_FLOAT_DTYPES)
 
 
 def _round_to_dtype(v64, dtype):
     """float64 values rounded once (nearest even) to a float dtype: float16
-    and bfloat16 through lp_encode (no float32 intermediate)."""
+    and the ml_dtypes types through lp_encode into the format of that name
+    (no float32 intermediate; its errors raised, e.g. NaN into float4)."""
     if dtype == np.float64:
         return v64
     if dtype == np.float32:
         return v64.astype(np.float32)
-    fmt = get_format("float16" if dtype == np.float16 else "bfloat16")
+    fmt = get_format(dtype)
     a = np.ascontiguousarray(v64, np.float64)
-    codes = np.empty(a.shape, np.uint16)
+    codes = np.empty(a.shape, fmt.code_dtype)
     opts = make_opts(fmt, "nearest_even", False, True, None, None, None)
-    bi, bo = a.ctypes.data, codes.ctypes.data
+    bi, bo, cs = a.ctypes.data, codes.ctypes.data, codes.itemsize
 
     def kernel(start, stop):
         return lib.lp_encode(fmt.struct, opts, lib.LP_F64,
                              ffi.cast("void *", bi + start * 8),
                              stop - start, ffi.NULL, start,
-                             ffi.cast("void *", bo + start * 2))
+                             ffi.cast("void *", bo + start * cs))
     if a.size:
-        run_chunked(kernel, a.size)
+        err = run_chunked(kernel, a.size)
+        if err:
+            raise_errors(err, fmt, a)
     return codes.view(dtype)
 
 
@@ -518,12 +527,12 @@ def quantize(x, fmt, *, rounding="nearest_even", seed=None, index=None,
              **kwargs):
     """Fake quantization in blocks: dequantize(quantize_blocks(x)) in x's
     float dtype (float64 for integer inputs); index as _quantize_blocks."""
-    a = np.asarray(x)
-    dt = a.dtype if a.dtype.kind == "f" or a.dtype == BFLOAT16 \
+    key = as_array(x).dtype.newbyteorder("=")
+    dt = key if key.kind == "f" or key in ML_FLOAT_DTYPES \
         else np.dtype(np.float64)
     bt = _quantize_blocks(x, fmt, rounding=rounding, seed=seed, index=index,
                           **kwargs)
-    return bt.dequantize(dt.newbyteorder("=") if not dt.isnative else dt)
+    return bt.dequantize(dt)
 
 
 def is_block_format(fmt) -> bool:

@@ -13,12 +13,14 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any, Optional
 
-import ml_dtypes
 import numpy as np
 
 from . import _validate as val
 from . import blocks
 from ._clib import ffi, lib
+from ._interop import ML_FLOAT_DTYPES as _ML_FLOAT_DTYPES
+from ._interop import ML_INTS as _ML_INTS
+from ._interop import as_array
 from ._options import (BFLOAT16, ROUNDING, ROUNDING_NAMES, as_float,
                        check_rounding, make_opts, mode_name, raise_errors)
 from ._threads import num_threads, pool, run_chunked
@@ -52,19 +54,33 @@ def _native(a: np.ndarray) -> np.ndarray:
 
 def as_input(x):
     """Input array and the kernel's type code.  Integers stay integers
-    (int64/uint64) so that they are converted exactly."""
-    a = np.asarray(x)
+    (int64/uint64) so that they are converted exactly; the ml_dtypes
+    float8 / float6 / float4 types widen exactly to float32 (so e5m2 ->
+    e4m3 is one rounding, of the exact value)."""
+    a = as_array(x)
     dt = a.dtype
     key = dt.newbyteorder("=") if not dt.isnative else dt
     if key in _IN_TYPES:
         return _native(a), _IN_TYPES[key]
-    if dt.kind == "i":
+    if key in _ML_FLOAT_DTYPES:
+        return _native(a.astype(np.float32)), lib.LP_F32
+    if dt.kind == "i" or key in _ML_INTS and key.name.startswith("int"):
         return _native(a.astype(np.int64)), lib.LP_I64
-    if dt.kind == "u":
+    if dt.kind == "u" or key in _ML_INTS:
         return _native(a.astype(np.uint64)), lib.LP_U64
     raise TypeError(f"lowprec cannot encode arrays of dtype {dt}: use "
-                    "float64, float32, float16, bfloat16 or an integer "
-                    "dtype")
+                    "float64, float32, float16, an ml_dtypes float type "
+                    "(bfloat16, float8_*, float6_*, float4_e2m1fn) or an "
+                    "integer dtype")
+
+
+def _value_dtype(dt):
+    """quantize's result dtype for inputs of dtype dt: dt itself (native
+    order) for float dtypes, float64 for integers."""
+    key = dt.newbyteorder("=") if not dt.isnative else dt
+    if key in _IN_TYPES or key in _ML_FLOAT_DTYPES:
+        return key
+    return np.dtype(np.float64)
 
 
 def check_backend(backend: object) -> Backend:
@@ -180,11 +196,13 @@ def encode(x: ArrayLike, fmt: FormatLike, *,
     Parameters
     ----------
     x
-        Values: any array-like of float64, float32, float16 or ml_dtypes
-        bfloat16 (integers are taken exactly, as float64), any shape and
-        strides, either byte order.  An array exposing
-        ``__cuda_array_interface__`` is encoded on the GPU and the codes
-        are returned there.
+        Values: any array-like of float64, float32, float16 or any ml_dtypes
+        float type (bfloat16, float8_*, float6_*, float4_e2m1fn: their exact
+        values, so e5m2 -> e4m3 is one rounding; integers are taken
+        exactly), any shape and strides, either byte order; a PyTorch / JAX
+        CPU tensor is read in place through DLPack (docs/interop.md).  An
+        array exposing ``__cuda_array_interface__`` is encoded on the GPU
+        and the codes are returned there.
     fmt
         Target format: a Format, a name or alias ("e4m3") or a dtype.
     rounding
@@ -265,6 +283,7 @@ def _encode(x, fmt, *, rounding="nearest_even", saturate=False,
                             subnormals=subnormals, scale=scale,
                             zero_point=zero_point, seed=seed, rbits=rbits,
                             out=out)
+    x = as_array(x)
     a, in_type = as_input(x)
     opts = make_opts(fmt, rounding, saturate, subnormals, seed, rbits,
                      zero_point)
@@ -273,7 +292,9 @@ def _encode(x, fmt, *, rounding="nearest_even", saturate=False,
     zp = val.check_zero_point(zero_point, fmt, a.shape)
     if isinstance(s, np.ndarray):
         # Per-element scales: divide in the input's precision, then round.
-        a = _native(np.divide(a.astype(s.dtype, copy=False), s))
+        # (overflow to inf and underflow are the division's own results)
+        with np.errstate(over="ignore", under="ignore"):
+            a = _native(np.divide(a.astype(s.dtype, copy=False), s))
         in_type = _IN_TYPES[a.dtype]
         s = None
     if isinstance(zp, np.ndarray):
@@ -284,16 +305,14 @@ def _encode(x, fmt, *, rounding="nearest_even", saturate=False,
     return _deliver(codes, out)
 
 
-_E8M0 = np.dtype(ml_dtypes.float8_e8m0fnu)
-
-
 def _scale_values(scale):
-    """An ml_dtypes float8_e8m0fnu scale array (MX block scales) as its
-    float64 values (exact: powers of two; 0xFF is NaN and is refused by
-    check_scale); any other scale as it is."""
-    if isinstance(scale, np.ndarray) and scale.dtype == _E8M0:
-        return scale.astype(np.float64)
-    return scale
+    """A scale argument for check_scale: a PyTorch / JAX tensor as a NumPy
+    array (as_array); ml_dtypes arrays (float8_e8m0fnu MX block scales as
+    their powers of two, bfloat16, float8 ...) become exact float64 values
+    in check_scale; any other scale as it is."""
+    if scale is None or isinstance(scale, (int, float, np.ndarray)):
+        return scale
+    return as_array(scale, "scale")
 
 
 def _compute_dtype(dt):
@@ -346,8 +365,11 @@ def as_codes(codes, fmt):
     codes of fmt.  ml_dtypes arrays of the format are taken by their bits
     (float formats) or their values (int2 / int4 / uint2 / uint4, whose
     bytes hold the low bits only, not sign-extended)."""
-    c = np.asarray(codes)
+    c = as_array(codes, "codes")
     label = fmt.name or repr(fmt)
+    if not c.dtype.isnative:
+        # before any view: the bits of a byte-swapped array are swapped
+        c = c.astype(c.dtype.newbyteorder("="))
     if c.dtype.kind not in "iu":
         if c.dtype.type.__module__.startswith("ml_dtypes"):
             if c.dtype.name != fmt.name:
@@ -389,7 +411,13 @@ def decode(codes: ArrayLike, fmt: FormatLike, *,
     fmt
         The codes' format: a Format, a name or alias, or a dtype.
     dtype
-        float32 (default), float64, float16 or ml_dtypes bfloat16.
+        float32 (default), float64, float16 or an ml_dtypes float type
+        (bfloat16, float8_*, float6_*, float4_e2m1fn).  Into an ml_dtypes
+        dtype the rounding is that of lp.encode into the format of the
+        same name (the bits of ml_dtypes' astype from the exact float64
+        value): overflow and NaN as that format has them; a NaN into a
+        format without NaN (float6, float4) or a negative value into an
+        unsigned one (float8_e8m0fnu, float8_e5m3fnu) raises ValueError.
     scale
         Scale to multiply by (scalar or broadcastable; finite and > 0).
     zero_point
@@ -408,7 +436,7 @@ def decode(codes: ArrayLike, fmt: FormatLike, *,
     Raises
     ------
     TypeError
-        A dtype other than the four, or codes that are not integers.
+        An unsupported dtype, or codes that are not integers.
     ValueError
         Codes outside the format's range, a bad scale or ``out``.
 
@@ -430,11 +458,13 @@ def decode(codes: ArrayLike, fmt: FormatLike, *,
     try:
         dtype = np.dtype(dtype)
     except TypeError:
-        raise TypeError(f"dtype must be float32, float64, float16 or "
-                        f"bfloat16, got {dtype!r}") from None
-    if dtype not in _OUT_DTYPES:
-        raise TypeError(f"decode produces float32, float64, float16 or "
-                        f"bfloat16, not {dtype}")
+        raise TypeError(f"dtype must be float32, float64, float16 or an "
+                        f"ml_dtypes float type, got {dtype!r}") from None
+    if dtype not in _OUT_DTYPES and dtype not in _ML_FLOAT_DTYPES:
+        raise TypeError(f"decode produces float32, float64, float16 or an "
+                        f"ml_dtypes float type (bfloat16, float8_*, "
+                        f"float6_*, float4_e2m1fn), not {dtype}")
+    codes = as_array(codes, "codes")
     c = as_codes(codes, fmt)
     out = check_out(out, c.shape, dtype, (codes,))
     zp = val.check_zero_point(zero_point, fmt, c.shape, what="codes")
@@ -459,13 +489,13 @@ def decode(codes: ArrayLike, fmt: FormatLike, *,
 
 
 def _round_to_dtype(v64, dtype):
-    """float64 values rounded once (nearest-even) to a float dtype."""
+    """float64 values rounded once (nearest-even) to a float dtype: float16
+    and the ml_dtypes types through encode into the format of that name."""
     if dtype == np.float64:
         return v64
     if dtype == np.float32:
         return v64.astype(np.float32)
-    name = "float16" if dtype == np.float16 else "bfloat16"
-    return encode(v64, name).view(dtype)
+    return encode(v64, get_format(dtype)).view(dtype)
 
 
 def _decode_any(backend, fmt, c, res, scale, zp):
@@ -505,7 +535,9 @@ def quantize(x: ArrayLike, fmt: AnyFormatLike, *,
              out: Optional[NDArray[Any]] = None, backend: Backend = "auto",
              **block_args: Any) -> FloatArray:
     """Fake quantization: decode(encode(x)) in x's dtype, in one pass for
-    float32 and float64 inputs.
+    float32 and float64 inputs.  x as for encode; the result is a NumPy
+    array of x's float dtype (an ml_dtypes float8 input gives the format's
+    value rounded once into its float8 type), float64 for integers.
 
     The values are exact in x's dtype (float64 for integer inputs).  With
     a block format (a recipe name such as "mxfp4" or a BlockFormat):
@@ -609,16 +641,17 @@ def _quantize(x, fmt, *, rounding="nearest_even", saturate=False,
                               subnormals=subnormals, scale=scale,
                               zero_point=zero_point, seed=seed, rbits=rbits,
                               out=out)
+    x = as_array(x)
     a, in_type = as_input(x)
-    out_dtype = a.dtype if in_type in (lib.LP_F64, lib.LP_F32, lib.LP_F16,
-                                       lib.LP_BF16) else np.dtype(np.float64)
+    out_dtype = _value_dtype(x.dtype)
     out = check_out(out, a.shape, out_dtype, (x,))
     opts = make_opts(fmt, rounding, saturate, subnormals, seed, rbits,
                      zero_point)
+    scale = _scale_values(scale)
     s = check_scale(scale, a.shape, _compute_dtype(a.dtype))
     zp = val.check_zero_point(zero_point, fmt, a.shape)
-    if in_type not in (lib.LP_F64, lib.LP_F32) or isinstance(
-            zp, np.ndarray) or isinstance(s, np.ndarray):
+    if in_type not in (lib.LP_F64, lib.LP_F32) or out_dtype != a.dtype \
+            or isinstance(zp, np.ndarray) or isinstance(s, np.ndarray):
         # encode, then decode (one seed for both: opts drew it if None)
         codes = _encode(a, fmt, rounding=rounding, saturate=saturate,
                         subnormals=subnormals, scale=scale,

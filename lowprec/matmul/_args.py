@@ -21,6 +21,7 @@ import numpy as np
 from .. import _validate as v
 from .._clib import lib
 from .._options import check_rounding
+from .._interop import as_array
 from ..convert import as_codes, decode
 from ..formats import IntFormat, get_format
 from .accumulator import Accumulator
@@ -54,10 +55,13 @@ def _format(spec, name):
 
 def _operand(x, fmt, name):
     """(codes, format) of a matmul operand: a code array with its format, or
-    an ml_dtypes / float16 / float32 array whose dtype names the format."""
-    arr = np.asarray(x)
+    an ml_dtypes / float16 / float32 array whose dtype names the format
+    (NumPy arrays, or PyTorch / JAX CPU tensors read by as_array)."""
+    arr = as_array(x, name)
     if fmt is not None:
         fmt = _format(fmt, f"{name}_format")
+    if not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     dt = arr.dtype
     if arr.ndim == 0:
         raise ValueError(f"{name} must have at least one dimension for a "
@@ -79,8 +83,6 @@ def _operand(x, fmt, name):
                          f"{fmt.name or fmt!r}")
     if isinstance(dfmt, IntFormat):
         return np.ascontiguousarray(arr.astype(dfmt.code_dtype)), dfmt
-    if not dt.isnative:
-        arr = arr.astype(dt.newbyteorder("="))
     return np.ascontiguousarray(arr).view(dfmt.code_dtype), dfmt
 
 
@@ -122,7 +124,7 @@ def _scale_values(s, name):
     if s is None:
         raise TypeError(f"{name} must be a positive real number or array "
                         "(1.0 for no scale), got None")
-    arr = np.asarray(s)
+    arr = as_array(s, name)
     e8m0 = arr.dtype == _E8M0
     if e8m0:
         vals = decode(arr.view(np.uint8), "float8_e8m0fnu", dtype=np.float32)
@@ -302,8 +304,9 @@ _INT32_MIN, _INT32_MAX = -(1 << 31), (1 << 31) - 1
 
 
 def _int_operand(x, name):
-    """An int_matmul operand as a contiguous int8 or uint8 array."""
-    arr = np.asarray(x)
+    """An int_matmul operand as a contiguous int8 or uint8 array (NumPy
+    arrays, or PyTorch / JAX CPU tensors read by as_array)."""
+    arr = as_array(x, name)
     dt = arr.dtype
     if arr.ndim == 0:
         raise ValueError(f"{name} must have at least one dimension for a "
