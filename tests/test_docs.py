@@ -77,3 +77,18 @@ def test_to_odd_cures_double_rounding(x, name):
     direct = lp.encode(np.array([x]), f, saturate=True)
     twice = lp.encode(mid, f, saturate=True)
     assert twice[0] == direct[0]
+
+
+def test_readme_examples_run():
+    """The README's Python examples run in order in one namespace; a block
+    that needs an optional package (torch, dask) runs where it is
+    installed."""
+    import importlib.util
+    text = _read("README.md")
+    ns = {}
+    for code in [b.split("```")[0] for b in text.split("```python\n")[1:]]:
+        needs = [m for m in ("torch", "dask") if f"import {m}" in code
+                 or f"import ml_dtypes, {m}" in code]
+        if any(importlib.util.find_spec(m) is None for m in needs):
+            continue
+        exec(compile(code, "README.md", "exec"), ns)
