@@ -552,7 +552,7 @@ int lp_quantize_blocks(const lp_format *elem, const lp_format *sf,
         for (int i = 0; i < 256; i++)
             c.sval[i] = lp_decode_one(sf, i);
         lp_opts_default(&c.so);
-        c.so.saturate = 1;
+        c.so.saturate = LP_SAT_FINITE;
     }
     const int64_t n = spec->br * spec->bc;
     const int64_t nv = n * BATCH;

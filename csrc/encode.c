@@ -220,7 +220,10 @@ LP_INLINE void shift32_block(const lp_k32 *k, int mode, const uint32_t *src,
         }
         /* a + addend <= 0x7FFFFFFF + low: no carry into the sign */
         uint32_t c = (a + lp_round_addend(mode, s, odd, odd, sr_up, low)) >> sh;
-        c = sat && c > maxc ? maxc : c;
+        /* saturate: overflow -> max; an infinite input (a = 0x7F800000)
+         * too under LP_SAT_FINITE, kept under LP_SAT_PROPAGATE */
+        c = sat && c > maxc && (sat == LP_SAT_FINITE || a != 0x7F800000u)
+            ? maxc : c;
         c = c < minn ? 0 : c;
         c |= s << k->sign_shift;
         dst[i] = a > 0x7F800000u ? nanc : c;
@@ -355,10 +358,13 @@ static void f16c_run(const lp_k32 *k, const lp_opts *o, const float *in,
     }
 }
 
+/* (LP_SAT_PROPAGATE keeps infinite inputs but not overflows, which the
+ * hardware does not tell apart: the float32 path serves it.) */
 static int f16c_fits(const lp_format *f, const lp_opts *o, int in_type)
 {
     return in_type == LP_F32 && f->layout == LP_LAYOUT_BINARY16
-           && o->rounding == LP_RNE && __builtin_cpu_supports("f16c")
+           && o->rounding == LP_RNE && o->saturate != LP_SAT_PROPAGATE
+           && __builtin_cpu_supports("f16c")
            && __builtin_cpu_supports("avx2");
 }
 #endif

@@ -182,7 +182,10 @@ def _shift_one(S, mode, u, r):
                            w(0))
     # a + addend <= 0x7FFFFFFF + low: no carry into the sign
     c = shr32(w(a + lp_round_addend(mode, s, odd, odd, sr_up, low)), sh)
-    if sat != w(0) and c > maxc:
+    # saturate: overflow -> max; an infinite input (a = 0x7F800000) too
+    # under SAT_FINITE, kept under SAT_PROPAGATE
+    if sat != w(0) and c > maxc and (sat == w(core.SAT_FINITE)
+                                     or a != w(0x7F800000)):
         c = maxc
     if c < minn:
         c = w(0)
@@ -320,8 +323,11 @@ _HAVE_F16C = _host_has_f16c()
 
 
 def _f16c_fits(fmt, O, in_type):
+    # (SAT_PROPAGATE keeps infinite inputs but not overflows, which the
+    # hardware does not tell apart: the float32 path serves it)
     return (_HAVE_F16C and in_type == IN_F32
-            and fmt.struct.layout == LAYOUT_BINARY16 and O[O_ROUNDING] == RNE)
+            and fmt.struct.layout == LAYOUT_BINARY16 and O[O_ROUNDING] == RNE
+            and O[O_SATURATE] != core.SAT_PROPAGATE)
 
 
 @_inline

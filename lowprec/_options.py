@@ -12,8 +12,9 @@ import numpy as np
 from . import _validate as v
 from ._clib import ffi, lib
 
-__all__ = ["ROUNDING", "ROUNDING_NAMES", "BFLOAT16", "check_rounding",
-           "mode_name", "make_opts", "as_float", "raise_errors"]
+__all__ = ["ROUNDING", "ROUNDING_NAMES", "BFLOAT16", "SATURATE",
+           "check_rounding", "check_saturate", "mode_name", "make_opts",
+           "as_float", "raise_errors"]
 
 ROUNDING = {
     "nearest_even": lib.LP_RNE, "rne": lib.LP_RNE,
@@ -30,10 +31,19 @@ ROUNDING_NAMES = ("nearest_even", "nearest_away", "toward_zero",
 
 BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
 
+# enum lp_saturate by the names of lowprec._validate.SATURATE_MODES
+SATURATE = {"ovfinf": lib.LP_SAT_OVFINF, "satfinite": lib.LP_SAT_FINITE,
+            "satpropagate": lib.LP_SAT_PROPAGATE}
+
 
 def check_rounding(rounding, name="rounding") -> int:
     """The lp_rounding value of a rounding name or alias."""
     return ROUNDING[v.check_choice(rounding, name, ROUNDING)]
+
+
+def check_saturate(saturate, name="saturate") -> int:
+    """The lp_saturate value of saturate (a bool or a policy name)."""
+    return SATURATE[v.check_saturate(saturate, name)]
 
 
 def mode_name(mode) -> str:
@@ -49,7 +59,7 @@ def make_opts(fmt, rounding, saturate, subnormals, seed, rbits, zero_point):
     mode = check_rounding(rounding)
     o = ffi.new("lp_opts *")
     o.rounding = mode
-    o.saturate = v.check_bool(saturate, "saturate")
+    o.saturate = check_saturate(saturate)
     o.keep_subnormals = v.check_bool(subnormals, "subnormals")
     o.rbits = v.check_rbits(rbits)
     seed = v.check_seed(seed)

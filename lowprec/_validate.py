@@ -21,7 +21,8 @@ import math
 
 import numpy as np
 
-__all__ = ["is_integer", "check_int", "check_bool", "check_seed",
+__all__ = ["is_integer", "check_int", "check_bool", "check_saturate",
+           "saturate_value", "SATURATE_MODES", "check_seed",
            "check_rbits", "check_count", "check_choice", "check_scale",
            "check_scalar_scale", "check_zero_point", "check_code",
            "check_out", "describe_value", "ZERO_POINT_LIMIT", "SEED_LIMIT"]
@@ -82,6 +83,31 @@ def check_bool(value, name) -> bool:
         raise TypeError(f"{name} must be True or False, got {_show(value)} "
                         f"({_kind(value)})")
     return bool(value)
+
+
+SATURATE_MODES = ("ovfinf", "satfinite", "satpropagate")
+
+
+def check_saturate(value, name="saturate") -> str:
+    """An overflow policy as its name: False (or "ovfinf"), True (or
+    "satfinite"), "satpropagate"; NumPy bools count as bools."""
+    if isinstance(value, (bool, np.bool_)):
+        return SATURATE_MODES[int(bool(value))]
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be True, False or one of "
+                        f"{', '.join(map(repr, SATURATE_MODES))}; got "
+                        f"{_show(value)} ({_kind(value)})")
+    if value not in SATURATE_MODES:
+        raise ValueError(f"unknown {name} {value!r}; use True, False or one "
+                         f"of {', '.join(map(repr, SATURATE_MODES))}")
+    return value
+
+
+def saturate_value(value, name="saturate"):
+    """check_saturate's policy in the form objects keep it: False
+    ("ovfinf"), True ("satfinite") or "satpropagate"."""
+    mode = check_saturate(value, name)
+    return {"ovfinf": False, "satfinite": True}.get(mode, mode)
 
 
 def check_seed(seed, name="seed"):
