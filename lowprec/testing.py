@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from ._validate import code_range
+from ._validate import check_bool, code_range
 from .convert import decode
 from .formats import FloatFormat, IntFormat, get_format
 
@@ -33,6 +33,7 @@ def codes(fmt, *, finite=False):
     """Codes of fmt as Python ints (every code, or only finite ones)."""
     st = _st()
     fmt = get_format(fmt)
+    finite = check_bool(finite, "finite")
     if isinstance(fmt, IntFormat):
         return st.integers(fmt.min, fmt.max)
     s = st.integers(0, (1 << fmt.nbits) - 1)
@@ -69,6 +70,9 @@ def boundary_floats(fmt, dtype=np.float64, *, allow_nan=False,
     st = _st()
     fmt = get_format(fmt)
     dtype = np.dtype(dtype)
+    allow_nan = check_bool(allow_nan, "allow_nan")
+    allow_infinity = check_bool(allow_infinity, "allow_infinity")
+    signed = check_bool(signed, "signed")
 
     def build(args):
         v, where, offset, neg = args

@@ -219,3 +219,18 @@ def test_bad_policies(entry):
             fn(saturate=bad)
     with pytest.raises(ValueError, match="saturate"):
         ref_encode(lp.get_format("e4m3"), 1.0, saturate="no")
+
+
+def test_testing_helpers_take_only_bools():
+    """The boolean options of lowprec.testing are as strict as the rest
+    (audit of every boolean option of the API)."""
+    pytest.importorskip("hypothesis")
+    from lowprec import testing
+    for bad in (1, "yes", None, np.array([True])):
+        with pytest.raises(TypeError, match="finite"):
+            testing.codes("e4m3", finite=bad)
+        for name in ("allow_nan", "allow_infinity", "signed"):
+            with pytest.raises(TypeError, match=name):
+                testing.boundary_floats("e4m3", **{name: bad})
+    testing.codes("e4m3", finite=np.bool_(True))
+    testing.boundary_floats("e4m3", allow_nan=np.bool_(True))
