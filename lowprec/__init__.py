@@ -7,7 +7,8 @@ kernels are C (csrc/, built with cffi) and Numba (lowprec.jit).
 """
 import os as _os
 
-from .formats import Format, FloatFormat, IntFormat, formats, get_format
+from .formats import (Format, FloatFormat, IntFormat, formats, get_format,
+                      p3109)
 from .convert import encode, decode, quantize, pack, unpack
 from .matmul import scaled_matmul, Accumulator, int_matmul, requantize
 from .blocks import BlockFormat, BlockTensor, quantize_blocks, block_scales
@@ -39,6 +40,7 @@ def __getattr__(name):
 
 
 __all__ = ["Format", "FloatFormat", "IntFormat", "formats", "get_format",
+           "p3109",
            "encode", "decode", "quantize", "pack", "unpack", "scaled_matmul",
            "Accumulator", "int_matmul", "requantize", "jit", "get_include",
            "get_library", "BlockFormat", "BlockTensor", "quantize_blocks",
