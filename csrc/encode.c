@@ -133,7 +133,7 @@ static int encode_general(const lp_format *f, const lp_opts *o, int in_type,
     for (int64_t i = 0; i < n; i++) {
         uint64_t bits;
         int kind = load_bits(in_type, in, i, scale, scale32, &bits);
-        uint64_t rnd = sr ? lp_random_keyed(key, index0 + i) : 0;
+        uint64_t rnd = sr ? lp_random_at(o, key, index0 + i) : 0;
         store_code(out, i, size, round_loaded(f, o, kind, bits, rnd, &err));
     }
     return err;
@@ -384,6 +384,8 @@ static void encoder_init(lp_encoder *e, const lp_format *f, const lp_opts *o,
 {
     e->size = code_size(f);
     e->path = PATH_GENERAL;
+    if (o->rounding == LP_SR && o->random)
+        return;                   /* the caller's random words: general */
 #ifdef LP_HAVE_F16C
     if (f16c_fits(f, o, in_type) && lp_k32_init(&e->k, f, o)) {
         e->path = PATH_F16C;

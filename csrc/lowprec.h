@@ -140,10 +140,16 @@ typedef struct lp_opts {
     int64_t zero_point;  /* integer formats: added after rounding           */
     int32_t tininess_before; /* flags only (lp_round_flags): 1 detects
                             tininess before rounding, 0 (default) after    */
+    const uint64_t *random; /* stochastic: NULL (the generator keyed by
+                            seed), or the caller's random words, one per
+                            flat element index (random[index], each below
+                            2^rbits): the result rounds away from zero iff
+                            floor(d * 2^rbits) + random[index] >= 2^rbits,
+                            d the dropped fraction (add and truncate) */
 } lp_opts;
 
 /* Round-to-nearest-even, no saturation, subnormals kept, rbits 64, seed 0,
- * zero point 0, tininess after rounding. */
+ * zero point 0, tininess after rounding, no random words. */
 void lp_opts_default(lp_opts *o);
 
 /* Error flags returned (OR-ed) by the array kernels. */

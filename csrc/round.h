@@ -77,6 +77,26 @@ LP_INLINE uint64_t lp_random_keyed(uint64_t key, int64_t index)
                            (uint32_t)((uint64_t)index >> 32));
 }
 
+/* The caller's random word r (below 2^rbits; lp_opts.random) as the
+ * generator's 64 bits.  The compare of lp_sr_less rounds away iff
+ * top_R(rnd) < D, D = floor(d * 2^R) the dropped fraction's top R bits;
+ * with rnd's top R bits 2^R - 1 - r that is r + D >= 2^R, the hardware's
+ * add-and-truncate rule.  R = 3, r = 5: top bits 0b010; d = 0.4 gives
+ * D = 3, 3 + 5 >= 8: away (2 < 3). */
+LP_INLINE uint64_t lp_random_given(uint64_t r, int rbits)
+{
+    return ~r << (64 - rbits);
+}
+
+/* The 64 random bits of element index: the caller's word where o->random
+ * is set, else the generator (key = lp_mix64(o->seed)). */
+LP_INLINE uint64_t lp_random_at(const lp_opts *o, uint64_t key,
+                                int64_t index)
+{
+    return o->random ? lp_random_given(o->random[index], o->rbits)
+                     : lp_random_keyed(key, index);
+}
+
 LP_INLINE int lp_clz64(uint64_t x)
 {
     return __builtin_clzll(x);  /* x != 0 */

@@ -14,6 +14,7 @@ from ._clib import ffi, lib
 
 __all__ = ["ROUNDING", "ROUNDING_NAMES", "BFLOAT16", "SATURATE",
            "check_rounding", "check_saturate", "mode_name", "make_opts",
+           "attach_random_bits",
            "as_float", "raise_errors"]
 
 ROUNDING = {
@@ -69,6 +70,21 @@ def make_opts(fmt, rounding, saturate, subnormals, seed, rbits, zero_point):
     zp = v.check_zero_point(zero_point, fmt, shape=np.shape(zero_point))
     o.zero_point = zp if isinstance(zp, int) else 0
     return o
+
+
+def attach_random_bits(opts, random_bits, shape, rbits):
+    """Points opts at the caller's random words (lp_opts.random) and sets
+    its rbits to their R (lowprec._validate.check_random_bits).  Returns
+    the flat uint64 words, which must outlive every kernel call with opts,
+    or None (random_bits None: the generator stays)."""
+    checked = v.check_random_bits(random_bits, shape, rbits,
+                                  opts.rounding == lib.LP_SR)
+    if checked is None:
+        return None
+    words, R = checked
+    opts.rbits = R
+    opts.random = ffi.cast("const uint64_t *", words.ctypes.data)
+    return words
 
 
 def as_float(a: np.ndarray) -> np.ndarray:

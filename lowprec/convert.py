@@ -19,7 +19,8 @@ from . import _validate as val
 from . import blocks
 from ._clib import ffi, lib
 from ._options import (BFLOAT16, ROUNDING, ROUNDING_NAMES, as_float,
-                       check_rounding, make_opts, mode_name, raise_errors)
+                       attach_random_bits, check_rounding, make_opts,
+                       mode_name, raise_errors)
 from ._threads import num_threads, pool, run_chunked
 from ._validate import check_out, check_scale
 from .formats import Format, FloatFormat, IntFormat, get_format
@@ -100,16 +101,19 @@ def _encode_c(fmt, a, in_type, opts, scale, codes):
     return run_chunked(kernel, n)
 
 
-def _encode_any(backend, fmt, a, in_type, opts, scale, codes, label_fmt):
+def _encode_any(backend, fmt, a, in_type, opts, scale, codes, label_fmt,
+                random=None):
     """encode's kernel (Numba or C, see _use_numba) into codes; raises
-    for the error flags, naming label_fmt."""
+    for the error flags, naming label_fmt.  random: the caller's random
+    words opts points at (attach_random_bits), or None."""
     if not a.size:
         return
     if _use_numba(backend, fmt, opts, in_type, a.size):
         # Imported on first use so that `import lowprec` does not load
         # Numba (start-up time); _numba_backend does not import this module.
         from . import _numba_backend
-        err = _numba_backend.encode(fmt, a, in_type, opts, scale, codes)
+        err = _numba_backend.encode(fmt, a, in_type, opts, scale, codes,
+                                    random=random)
     else:
         err = _encode_c(fmt, a, in_type, opts, scale, codes)
     if err:
@@ -120,14 +124,31 @@ def _encode_any(backend, fmt, a, in_type, opts, scale, codes, label_fmt):
 
 def encode(x, fmt, *, rounding="nearest_even", saturate=False,
            subnormals=True, scale=None, zero_point=None, seed=None,
-           rbits=None, out=None, backend="auto"):
+           rbits=None, random_bits=None, out=None, backend="auto"):
     """Rounds x (optionally divided by scale) once to fmt; returns codes.
 
-    See API.md section 2 for the full contract: rounding modes, overflow
-    rules, NaN and infinity handling, errors."""
+    See API.md sections 2 and 9 for the full contract: rounding modes,
+    overflow rules, NaN and infinity handling, errors.
+
+    saturate: False / "ovfinf" (overflow to inf by the rounding mode),
+    True / "satfinite" (overflow and infinities to +-max) or
+    "satpropagate" (overflow to +-max, infinities kept).
+    random_bits (rounding="stochastic" only): the caller's random
+    integers, an unsigned integer array broadcastable to x, replacing the
+    generator (seed is then unused): with R = rbits or the dtype's width,
+    an element rounds away from zero iff floor(d * 2^R) + r >= 2^R, d its
+    distance to the lower neighbour in units of the gap.  Values must be
+    below 2^R.
+
+    Example: ``encode([1.3], "e4m3", rounding="stochastic",
+    random_bits=np.array([200], np.uint8))`` is 0x3B (1.375): d = 0.4,
+    floor(0.4 * 256) + 200 = 302 >= 256."""
     fmt = get_format(fmt)
     backend = check_backend(backend)
     if _is_device_array(x):
+        if random_bits is not None:
+            raise TypeError("random_bits takes host (NumPy) inputs only, "
+                            "not device arrays")
         # Imported on first use: it loads numba.cuda (start-up time);
         # _cuda does not import this module.
         from . import _cuda
@@ -138,6 +159,7 @@ def encode(x, fmt, *, rounding="nearest_even", saturate=False,
     a, in_type = as_input(x)
     opts = make_opts(fmt, rounding, saturate, subnormals, seed, rbits,
                      zero_point)
+    words = attach_random_bits(opts, random_bits, a.shape, rbits)
     out = check_out(out, a.shape, fmt.code_dtype, (x,))
     s = check_scale(_scale_values(scale), a.shape, _compute_dtype(a.dtype))
     zp = val.check_zero_point(zero_point, fmt, a.shape)
@@ -148,9 +170,9 @@ def encode(x, fmt, *, rounding="nearest_even", saturate=False,
         s = None
     if isinstance(zp, np.ndarray):
         return _deliver(_encode_zero_point_array(a, in_type, fmt, opts, s,
-                                                 zp, backend), out)
+                                                 zp, backend, words), out)
     codes = _result(out, a.shape, fmt.code_dtype)
-    _encode_any(backend, fmt, a, in_type, opts, s, codes, fmt)
+    _encode_any(backend, fmt, a, in_type, opts, s, codes, fmt, words)
     return _deliver(codes, out)
 
 
@@ -175,7 +197,8 @@ def _compute_dtype(dt):
 _WIDE = IntFormat(16)
 
 
-def _encode_zero_point_array(a, in_type, fmt, opts, s, zp, backend):
+def _encode_zero_point_array(a, in_type, fmt, opts, s, zp, backend,
+                             random=None):
     """Per-element zero points (int64 array zp, broadcast to a): the
     integer r = round(x / s), plus zp, saturated to fmt (API: the zero point
     is added after rounding, before saturation).
@@ -198,7 +221,7 @@ def _encode_zero_point_array(a, in_type, fmt, opts, s, zp, backend):
     r = top = None
     while True:
         o.zero_point = -base
-        _encode_any(backend, _WIDE, a, in_type, o, s, codes, fmt)
+        _encode_any(backend, _WIDE, a, in_type, o, s, codes, fmt, random)
         part = codes.astype(np.int32)          # |r|, |zp| < 2^18: int32
         part += base                           # clip(r, base - 32768, top)
         r = part if r is None else np.where(r >= top, part, r)
@@ -324,9 +347,11 @@ _BLOCK_ARGS = ("block", "axis", "scale_format", "scale_rule", "tensor_amax")
 
 def quantize(x, fmt, *, rounding="nearest_even", saturate=False,
              subnormals=True, scale=None, zero_point=None, seed=None,
-             rbits=None, out=None, backend="auto", **block_args):
+             rbits=None, random_bits=None, out=None, backend="auto",
+             **block_args):
     """Fake quantization: decode(encode(x)) in x's dtype, in one pass for
-    float32 and float64 inputs.
+    float32 and float64 inputs; the arguments are encode's (saturate's
+    policies, random_bits).
 
     With a block format (a recipe name such as "mxfp4" or a BlockFormat):
     dequantize(quantize_blocks(x, fmt, ...)) with quantize_blocks' keyword
@@ -341,7 +366,8 @@ def quantize(x, fmt, *, rounding="nearest_even", saturate=False,
         given = [name for name, v, default in (
             ("saturate", saturate, False), ("subnormals", subnormals, True),
             ("scale", scale, None), ("zero_point", zero_point, None),
-            ("rbits", rbits, None)) if v is not default]
+            ("rbits", rbits, None), ("random_bits", random_bits, None))
+            if v is not default]
         if given:
             raise TypeError(f"quantize with block format {fmt!r} does not "
                             f"take {', '.join(given)}: blocks saturate, "
@@ -360,6 +386,9 @@ def quantize(x, fmt, *, rounding="nearest_even", saturate=False,
     fmt = get_format(fmt)
     check_backend(backend)
     if _is_device_array(x):
+        if random_bits is not None:
+            raise TypeError("random_bits takes host (NumPy) inputs only, "
+                            "not device arrays")
         from . import _cuda          # on first use: see encode
         return _cuda.quantize(x, fmt, rounding=rounding, saturate=saturate,
                               subnormals=subnormals, scale=scale,
@@ -371,6 +400,7 @@ def quantize(x, fmt, *, rounding="nearest_even", saturate=False,
     out = check_out(out, a.shape, out_dtype, (x,))
     opts = make_opts(fmt, rounding, saturate, subnormals, seed, rbits,
                      zero_point)
+    words = attach_random_bits(opts, random_bits, a.shape, rbits)
     s = check_scale(scale, a.shape, _compute_dtype(a.dtype))
     zp = val.check_zero_point(zero_point, fmt, a.shape)
     if in_type not in (lib.LP_F64, lib.LP_F32) or isinstance(
@@ -379,14 +409,16 @@ def quantize(x, fmt, *, rounding="nearest_even", saturate=False,
         codes = encode(a, fmt, rounding=rounding, saturate=saturate,
                        subnormals=subnormals, scale=scale,
                        zero_point=zero_point, seed=int(opts.seed),
-                       rbits=rbits, backend=backend)
+                       rbits=rbits, random_bits=random_bits,
+                       backend=backend)
         return _deliver(decode(codes, fmt, dtype=out_dtype, scale=scale,
                                zero_point=zero_point, backend=backend), out)
     res = _result(out, a.shape, a.dtype)
     if a.size:
         if _use_numba(backend, fmt, opts, in_type, a.size, "quantize"):
             from . import _numba_backend     # on first use: see _encode_any
-            err = _numba_backend.quantize(fmt, a, in_type, opts, s, res)
+            err = _numba_backend.quantize(fmt, a, in_type, opts, s, res,
+                                          random=words)
         else:
             sp = ffi.new("double *", s) if s is not None else ffi.NULL
             es = a.dtype.itemsize
@@ -414,7 +446,8 @@ def _use_numba(backend, fmt, opts, in_type, n, op="encode"):
     else: its float32 / shift / F16C paths are as fast.  docs/numba.md."""
     if backend == "numba":
         return True
-    if backend == "c" or n < (1 << 18) or "numba" not in sys.modules:
+    if backend == "c" or n < (1 << 18) or "numba" not in sys.modules \
+            or opts.random != ffi.NULL:
         return False
     from . import _numba_backend     # cheap: Numba is loaded already
     return _numba_backend.auto_prefers(fmt, opts, in_type, op)
