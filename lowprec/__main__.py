@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 import math
+import secrets
 import sys
 
 import numpy as np
 
 from . import decode, encode, formats, get_format, quantize
-from ._options import ROUNDING_NAMES
+from ._options import ROUNDING, ROUNDING_NAMES
 from .formats import FloatFormat, IntFormat
 
 
@@ -173,11 +174,13 @@ def demo(out=sys.stdout) -> None:
 # -- test vectors ------------------------------------------------------------
 
 def test_vectors(fmt, dtype=np.float32, rounding="nearest_even",
-                 saturate=False, subnormals=True):
+                 saturate=False, subnormals=True, seed=None):
     """Inputs where rounding into fmt breaks: every finite value, every
     midpoint between neighbours (and past max), each with its +-1 ulp
     neighbours in dtype, both signs, zeros, infinities and NaN (when the
-    format has NaN); with their codes.  Returns (inputs, codes)."""
+    format has NaN); with their codes.  seed: stochastic rounding's
+    generator key (the same seed, the same codes).  Returns (inputs,
+    codes)."""
     f = get_format(fmt)
     dtype = np.dtype(dtype)
     v = f.values().astype(np.float64)
@@ -204,7 +207,7 @@ def test_vectors(fmt, dtype=np.float32, rounding="nearest_even",
         xs = xs[xs != 0]
     xs = np.concatenate([xs, np.array(specials, dtype)])
     codes = encode(xs, f, rounding=rounding, saturate=saturate,
-                   subnormals=subnormals)
+                   subnormals=subnormals, seed=seed)
     return xs, codes
 
 
@@ -231,6 +234,9 @@ def main(argv=None) -> int:
     v.add_argument("--saturate", action="store_true")
     v.add_argument("--flush", action="store_true",
                    help="flush subnormal results to zero")
+    v.add_argument("--seed", type=int, default=None,
+                   help="stochastic rounding's seed (default: a fresh one, "
+                        "printed in the header so the run can be replayed)")
     args = ap.parse_args(argv)
     if args.cmd in (None, "demo"):
         demo()
@@ -242,12 +248,20 @@ def main(argv=None) -> int:
             print(f.describe(int(c, 0)))
     elif args.cmd == "vectors":
         f = get_format(args.format)
-        xs, codes = test_vectors(f, args.dtype, args.rounding, args.saturate,
-                                 not args.flush)
+        seed = args.seed
+        stochastic = ROUNDING.get(args.rounding) == ROUNDING["stochastic"]
+        if seed is None and stochastic:
+            seed = secrets.randbits(64)        # printed: the run replays
+        try:
+            xs, codes = test_vectors(f, args.dtype, args.rounding,
+                                     args.saturate, not args.flush, seed)
+        except (TypeError, ValueError) as exc:
+            ap.error(str(exc))
         w = codes.dtype.itemsize * 2           # hex digits
         print(f"# {f.name or repr(f)}, {args.dtype} inputs, rounding="
               f"{args.rounding}, saturate={args.saturate}, "
-              f"subnormals={not args.flush}")
+              f"subnormals={not args.flush}"
+              + (f", seed={seed}" if stochastic else ""))
         print("input_bits,input,code")
         for x, c in zip(xs, codes):
             code = int(c) & ((1 << (4 * w)) - 1)

@@ -240,3 +240,33 @@ def test_gfloat_stochastic_fastest(name):
         want = [round_float(fi, float(v), RoundMode.StochasticFastest,
                             False, int(rv), R) for v, rv in zip(x, r)]
         np.testing.assert_array_equal(got, want, err_msg=str(R))
+
+
+def test_vectors_seed(capsys):
+    """python -m lowprec vectors FMT --rounding stochastic --seed S: the
+    same seed gives the same file; without --seed a fresh seed is drawn
+    and printed in the header, and replaying it gives the same file."""
+    from lowprec.__main__ import main
+
+    def run(*args):
+        assert main(["vectors", "e5m2", "--rounding", "stochastic",
+                     *args]) == 0
+        return capsys.readouterr().out
+
+    a, b = run("--seed", "7"), run("--seed", "7")
+    assert a == b and ", seed=7\n" in a.split("\n", 1)[0] + "\n"
+    assert run("--seed", "8") != a
+    fresh = run()
+    seed = fresh.split("\n", 1)[0].rsplit("seed=", 1)[1]
+    assert run("--seed", seed) == fresh
+    # the codes are encode's with that seed
+    lines = [ln.split(",") for ln in a.splitlines()[2:]]
+    bits = np.array([int(ln[0], 16) for ln in lines], np.uint64).astype(
+        np.uint32).view(np.float32)
+    codes = [int(ln[2], 16) for ln in lines]
+    np.testing.assert_array_equal(
+        lp.encode(bits, "e5m2", rounding="stochastic", seed=7), codes)
+    with pytest.raises(SystemExit):
+        main(["vectors", "e5m2", "--rounding", "stochastic", "--seed",
+              "-1"])
+    assert "seed" in capsys.readouterr().err
