@@ -32,18 +32,22 @@ def _num(v: float) -> str:
     return f"{v:.6g}"
 
 
-def format_table() -> str:
-    """Markdown table of every built-in format, computed from the format
-    objects (docs/formats.md is this text; a test keeps them equal)."""
-    aliases = {}
-    from .formats import _ALIASES
-    for alias, name in _ALIASES.items():
-        if alias != name:
-            aliases.setdefault(name, []).append(alias)
+def format_table(table=None, aliases=None) -> str:
+    """Markdown table of every built-in format (or of the formats of the
+    dict table, with the aliases lists of the dict aliases), computed from
+    the format objects (docs/formats.md is this text; a test keeps them
+    equal)."""
+    if table is None:
+        from .formats import _ALIASES
+        aliases = {}
+        for alias, name in _ALIASES.items():
+            if alias != name:
+                aliases.setdefault(name, []).append(alias)
+    aliases = aliases or {}
     lines = ["| name | aliases | bits | ebits | mbits | bias | inf | NaN | "
              "-0 | max | min normal | min subnormal | eps |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for name, f in formats().items():
+    for name, f in (formats() if table is None else table).items():
         al = ", ".join(aliases.get(name, []))
         if isinstance(f, IntFormat):
             lines.append(f"| {name} | {al} | {f.bits} | | | | no | none | "
@@ -74,7 +78,39 @@ def formats_doc() -> str:
             "Value semantics are those of ml_dtypes for every type it has. "
             "`inf` and `NaN` give codes of the positive sign; `-0` says "
             "whether negative zero has its own code.\n\n"
-            + format_table())
+            + format_table() + _p3109_doc())
+
+
+def _p3109_doc() -> str:
+    """The IEEE P3109 section of docs/formats.md: the 8-bit formats."""
+    from .formats import p3109
+    table, aliases = {}, {}
+    for signed in (True, False):
+        for domain in ("extended", "finite"):
+            for p in range(1, 8 if signed else 9):
+                f = p3109(8, p, signed=signed, domain=domain)
+                table[f.name] = f
+                aliases[f.name] = ["p3109_k8p" + f.name[len("binary8p"):]]
+    return ("\n## IEEE P3109\n\n"
+            "`lp.p3109(k, p, signed=True, domain=\"extended\")` gives the "
+            "P3109 format of k bits (2..16) and precision p (p - 1 stored "
+            "mantissa bits), named `binary{k}p{p}{s|u}{e|f}`; `get_format` "
+            "takes these names and gfloat's `p3109_k{k}p{p}{se|sf|ue|uf}` "
+            "for every k and p (with at most 8 exponent bits), so the "
+            "family is not listed in `lp.formats()`.  Every member has "
+            "subnormals, one zero (no -0) and one NaN: 0x80 signed (the "
+            "code -0 would have), the all-ones code unsigned.  The "
+            "extended domain has infinities, the codes just below the NaN "
+            "(signed 0x7f / 0xff, unsigned 0xfe); the finite domain has "
+            "none, so overflow without saturation gives NaN.  The bias is "
+            "2^(k-p-1) signed and 2^(k-p) unsigned.  binary8p4sf and "
+            "binary8p3sf are float8_e4m3fnuz and float8_e5m2fnuz.  "
+            "Negative inputs into the unsigned formats raise ValueError, "
+            "as for every unsigned format.  With p = 1 (no mantissa bits) "
+            "a nearest-even tie goes to the larger magnitude, as for E8M0 "
+            "(the significand 1 is odd); gfloat picks the even code "
+            "instead.\n\nThe 8-bit members:\n\n"
+            + format_table(table, aliases))
 
 
 # -- the demo ----------------------------------------------------------------
