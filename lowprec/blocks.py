@@ -18,7 +18,7 @@ import numpy as np
 
 from . import _validate as val
 from ._clib import ffi, lib
-from ._options import BFLOAT16, make_opts, raise_errors
+from ._options import BFLOAT16, attach_random_bits, make_opts, raise_errors
 from ._threads import run_chunked
 from .formats import (BlockFormat, FloatFormat, IntFormat, RULES, get_format, recipes,
                       _recipe_of, _scale_kind)
@@ -248,10 +248,13 @@ def _tensor_amax(a, in_type):
 
 def quantize_blocks(x, fmt, *, block=None, axis=-1, scale_format=None,
                     scale_rule=None, tensor_amax=None,
-                    rounding="nearest_even", seed=None) -> BlockTensor:
+                    rounding="nearest_even", seed=None,
+                    random_bits=None) -> BlockTensor:
     """Quantizes x in blocks (API.md section 8); fmt is a BlockFormat, a
     recipe name or an element format (then e8m0 / floor / 32), and the
-    keyword arguments override its fields."""
+    keyword arguments override its fields.  random_bits: as for
+    lowprec.encode (rounding="stochastic"; R = the dtype's width), one
+    word per element of x."""
     bf = _as_block_format(fmt)
     if block is not None or scale_format is not None \
             or scale_rule is not None:
@@ -303,6 +306,7 @@ def quantize_blocks(x, fmt, *, block=None, axis=-1, scale_format=None,
             R, C = L, int(np.prod(shape[a_ + 1:], dtype=np.int64))
             br, bc = b, 1
     opts = make_opts(el, rounding, True, True, seed, None, None)
+    words = attach_random_bits(opts, random_bits, a.shape, None)
     rule = bf.scale_rule
     kind = _scale_kind(sf)
     two = bf.two_level and kind == "float"
@@ -340,6 +344,7 @@ def quantize_blocks(x, fmt, *, block=None, axis=-1, scale_format=None,
                 ffi.cast("void *", bi), u0, u1, ffi.cast("void *", bcod),
                 ffi.cast("void *", bsc))
         err = run_chunked(kernel, total)
+        del words                       # (kept alive for the kernels)
         if err < 0:
             raise MemoryError("lp_quantize_blocks: out of memory")
         if err:

@@ -366,18 +366,17 @@ def quantize(x, fmt, *, rounding="nearest_even", saturate=False,
         given = [name for name, v, default in (
             ("saturate", saturate, False), ("subnormals", subnormals, True),
             ("scale", scale, None), ("zero_point", zero_point, None),
-            ("rbits", rbits, None), ("random_bits", random_bits, None))
-            if v is not default]
+            ("rbits", rbits, None)) if v is not default]
         if given:
             raise TypeError(f"quantize with block format {fmt!r} does not "
                             f"take {', '.join(given)}: blocks saturate, "
                             "keep subnormals and compute their own scales; "
                             "it takes quantize_blocks' arguments ("
-                            f"{', '.join(_BLOCK_ARGS)}, rounding, seed) "
-                            "and out")
+                            f"{', '.join(_BLOCK_ARGS)}, rounding, seed, "
+                            "random_bits) and out")
         check_backend(backend)
         res = blocks.quantize(x, fmt, rounding=rounding, seed=seed,
-                              **block_args)
+                              random_bits=random_bits, **block_args)
         return _deliver(res, check_out(out, res.shape, res.dtype, (x,)))
     if block_args:
         raise TypeError(f"{', '.join(block_args)}: arguments of block "

@@ -209,8 +209,9 @@ def test_errors(entry):
     # R = 64 takes every uint64; rbits larger than the dtype's width is fine
     sr(random_bits=np.full(3, 2 ** 64 - 1, np.uint64))
     sr(random_bits=np.full(3, 255, np.uint8), rbits=16)
-    with pytest.raises(TypeError, match="random_bits"):
-        lp.quantize(np.ones(4), "mxfp4", random_bits=np.zeros(4, np.uint8))
+    with pytest.raises(ValueError, match="random_bits"):
+        lp.quantize(np.ones(4), "mxfp4", random_bits=np.zeros(3, np.uint8),
+                    rounding="stochastic")
 
 
 @pytest.mark.parametrize("name", ["binary8p3se", "binary8p4se",
@@ -270,3 +271,29 @@ def test_vectors_seed(capsys):
         main(["vectors", "e5m2", "--rounding", "stochastic", "--seed",
               "-1"])
     assert "seed" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("recipe", ["mxfp8_e4m3", "mxfp4", "mxint8"])
+def test_quantize_blocks(recipe):
+    """quantize_blocks takes random_bits too: the element codes are the
+    rule applied to x / X, X the block's power-of-two scale."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(4, 64)) * 3
+    w = rng.integers(0, 256, x.shape, dtype=np.uint64).astype(np.uint8)
+    w[0, :8], w[1, :8] = 0, 255
+    bt = lp.quantize_blocks(x, recipe, rounding="stochastic", random_bits=w)
+    el = bt.format.element
+    X = np.repeat(bt.scales.astype(np.float64), 32, axis=-1)
+    codes = np.asarray(bt.codes).view(np.int8 if el.kind == "int"
+                                      else np.uint8)
+    y = x / X                                           # exact: 2^k
+    if el.kind == "int":                 # mxint8: q / 64 on the int8 grid
+        want = _expected(el, (y * 64).reshape(-1), w.reshape(-1), 8, True)
+    else:
+        want = _expected(el, y.reshape(-1), w.reshape(-1), 8, True)
+    np.testing.assert_array_equal(codes.reshape(-1).astype(np.int64),
+                                  want.astype(np.int64))
+    again = lp.quantize(x, recipe, rounding="stochastic", random_bits=w)
+    np.testing.assert_array_equal(again, bt.dequantize(np.float64))
+    with pytest.raises(ValueError, match="random_bits"):
+        lp.quantize_blocks(x, recipe, random_bits=w)
