@@ -297,3 +297,31 @@ def test_quantize_blocks(recipe):
     np.testing.assert_array_equal(again, bt.dequantize(np.float64))
     with pytest.raises(ValueError, match="random_bits"):
         lp.quantize_blocks(x, recipe, random_bits=w)
+
+
+@pytest.mark.parametrize("name", ["float8_e4m3fn", "float8_e5m2", "float16",
+                                  "float4_e2m1fn", "binary8p3se", "tfloat32",
+                                  "int8"])
+def test_paths_agree(name):
+    """float16, bfloat16 and float32 inputs (the C float32 core with the
+    words) give the codes of their float64 values (the general core), in
+    C and Numba, with a scale too; every float16 bit pattern."""
+    import ml_dtypes
+    rng = np.random.default_rng(9)
+    u = np.arange(1 << 16, dtype=np.uint16)
+    w = rng.integers(0, 2 ** 16, u.size, dtype=np.uint64).astype(np.uint16)
+    for xs in (u.view(np.float16), u.view(ml_dtypes.bfloat16),
+               rng.normal(size=u.size).astype(np.float32) * 100):
+        with np.errstate(invalid="ignore"):
+            x64 = xs.astype(np.float64)
+        keep = ~np.isnan(x64)                  # fp4 and int8 have no NaN
+        xs, x64, ww = xs[keep], x64[keep], w[keep]
+        kw = dict(rounding="stochastic", random_bits=ww, saturate=True)
+        want = lp.encode(x64, name, backend="c", **kw)
+        for backend in ("c", "numba"):
+            np.testing.assert_array_equal(
+                lp.encode(xs, name, backend=backend, **kw), want)
+        if xs.dtype == np.float32:
+            np.testing.assert_array_equal(
+                lp.encode(xs, name, scale=0.5, **kw),
+                lp.encode(x64 * 2, name, **kw))
