@@ -499,6 +499,8 @@ def encode(fmt, a, in_type, opts, scale, codes, *, path=None,
             False)), n)
     key = np.uint64(core.mix64_py(opts.seed))
     path = path or encode_path(fmt, in_type, opts)
+    if path == "f16c" and O[O_SATURATE] == core.SAT_PROPAGATE:
+        path = "float32"        # (see _f16c_fits)
     if path == "f16c":
         sat, flush = bool(O[O_SATURATE]), not O[O_KEEP_SUBNORMALS]
         return run_chunked(lambda s, e: _f16c_chunk(
@@ -540,6 +542,8 @@ def quantize(fmt, a, in_type, opts, scale, res, *, path=None,
             flat[s:e], out[s:e], random[s:e], F, O, hs, s32, s64, s_dec, zp,
             True)), n)
     path = path or encode_path(fmt, in_type, opts)
+    if path == "f16c" and O[O_SATURATE] == core.SAT_PROPAGATE:
+        path = "float32"        # (see _f16c_fits)
     if path == "f16c":
         sat, flush = bool(O[O_SATURATE]), not O[O_KEEP_SUBNORMALS]
         return run_chunked(lambda s, e: _f16c_quantize_chunk(
