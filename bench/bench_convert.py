@@ -46,6 +46,29 @@ def test_encode_modes(benchmark, fmt, mode, size):
               out=out)
 
 
+@pytest.mark.parametrize("size", ["1e6", "1e7"])
+@pytest.mark.parametrize("words", ["uint8", "uint32"])
+@pytest.mark.parametrize("fmt", ["float8_e4m3fn", "bfloat16"])
+def test_encode_random_bits(benchmark, fmt, words, size):
+    """Stochastic rounding with the caller's random words (the general
+    path), next to test_encode_modes' generator (the float32 path)."""
+    x = data(size)
+    r = np.random.default_rng(1).integers(
+        0, np.iinfo(words).max, x.size, dtype=words, endpoint=True)
+    out = np.empty(x.shape, lp.get_format(fmt).code_dtype)
+    benchmark(lp.encode, x, fmt, rounding="stochastic", random_bits=r,
+              saturate=True, out=out)
+
+
+@pytest.mark.parametrize("size", ["1e6"])
+@pytest.mark.parametrize("policy", ["ovfinf", "satfinite", "satpropagate"])
+@pytest.mark.parametrize("fmt", ["float8_e5m2", "bfloat16", "float16"])
+def test_encode_saturate_policies(benchmark, fmt, policy, size):
+    x = data(size)
+    out = np.empty(x.shape, lp.get_format(fmt).code_dtype)
+    benchmark(lp.encode, x, fmt, saturate=policy, out=out)
+
+
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("fmt", ["float8_e4m3fn", "float4_e2m1fn",
                                  "bfloat16", "float16"])

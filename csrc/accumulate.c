@@ -133,7 +133,7 @@ int lp_accumulate_from(const lp_format *f, const lp_opts *o, const double *a,
     o_dn.rounding = LP_RD;
     o_free.rounding = LP_RZ;
     o_free.keep_subnormals = 1;
-    o_free.saturate = 1;
+    o_free.saturate = LP_SAT_FINITE;
     uint64_t key = lp_mix64(o->seed);
     int err = 0;
     for (int64_t i = row0; i < row1; i++) {

@@ -232,7 +232,7 @@ LP_INLINE int seg_general(const lp_format *f, const lp_opts *o,
         uint64_t sig = 0;
         int cls = b64 ? lp_unpack_bits(b64[i], 11, 52, &sign, &exp, &sig)
                       : lp_unpack_bits(b32[i], 8, 23, &sign, &exp, &sig);
-        uint64_t rnd = sr ? lp_random_keyed(key, index0 + i) : 0;
+        uint64_t rnd = sr ? lp_random_at(o, key, index0 + i) : 0;
         dst[i] = (uint8_t)lp_round_any(f, o, cls, sign, exp - kshift, sig,
                                        rnd, &err);
     }
@@ -580,7 +580,10 @@ int lp_quantize_blocks_map(const lp_format *elem, const lp_format *sf,
     c.rule = spec->rule;
     c.int_shift = elem->kind == LP_INT ? spec->int_shift : 0;
     c.key = lp_mix64(o->seed);
-    c.has_k32 = elem->kind == LP_FLOAT && lp_k32_init(&c.k32, elem, o);
+    /* (the caller's random words take the general core, as in encode.c) */
+    c.has_k32 = elem->kind == LP_FLOAT
+                && !(o->rounding == LP_SR && o->random)
+                && lp_k32_init(&c.k32, elem, o);
     if (elem->kind == LP_INT) {
         c.maxv = ldexp((double)elem->int_max, -c.int_shift);
         c.emax = b_ilog2(c.maxv);
@@ -602,7 +605,7 @@ int lp_quantize_blocks_map(const lp_format *elem, const lp_format *sf,
         for (int i = 0; i < 256; i++)
             c.sval[i] = lp_decode_one(sf, i);
         lp_opts_default(&c.so);
-        c.so.saturate = 1;
+        c.so.saturate = LP_SAT_FINITE;
     }
     const int64_t n = spec->br * spec->bc;
     const int64_t nv = n * BATCH;

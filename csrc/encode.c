@@ -5,6 +5,8 @@
  *  - float32: float32, float16 and bfloat16 inputs through lp_round_f32,
  *             the core's steps specialised to a 32-bit significand and
  *             written without branches, one vectorised loop per mode;
+ *             stochastic rounding with the caller's random words
+ *             (lp_opts.random) has a loop of its own (run32_rw);
  *  - F16C:    float32 into float16, nearest-even, with the hardware
  *             conversion and the format's policies applied after it.
  * Tests compare every path with the general one and with exact references.
@@ -133,7 +135,7 @@ static int encode_general(const lp_format *f, const lp_opts *o, int in_type,
     for (int64_t i = 0; i < n; i++) {
         uint64_t bits;
         int kind = load_bits(in_type, in, i, scale, scale32, &bits);
-        uint64_t rnd = sr ? lp_random_keyed(key, index0 + i) : 0;
+        uint64_t rnd = sr ? lp_random_at(o, key, index0 + i) : 0;
         store_code(out, i, size, round_loaded(f, o, kind, bits, rnd, &err));
     }
     return err;
@@ -220,7 +222,10 @@ LP_INLINE void shift32_block(const lp_k32 *k, int mode, const uint32_t *src,
         }
         /* a + addend <= 0x7FFFFFFF + low: no carry into the sign */
         uint32_t c = (a + lp_round_addend(mode, s, odd, odd, sr_up, low)) >> sh;
-        c = sat && c > maxc ? maxc : c;
+        /* saturate: overflow -> max; an infinite input (a = 0x7F800000)
+         * too under LP_SAT_FINITE, kept under LP_SAT_PROPAGATE */
+        c = sat && c > maxc && (sat == LP_SAT_FINITE || a != 0x7F800000u)
+            ? maxc : c;
         c = c < minn ? 0 : c;
         c |= s << k->sign_shift;
         dst[i] = a > 0x7F800000u ? nanc : c;
@@ -299,6 +304,48 @@ static int run32(const lp_k32 *k, int shift, const lp_opts *o,
     }
 }
 
+/* The float32 path for stochastic rounding with the caller's random words
+ * (lp_opts.random): round32_block with each element's word in place of
+ * the hash. */
+LP_INLINE uint32_t round32_block_rw(const lp_k32 *k, const uint32_t *src,
+                                    uint32_t *dst, int64_t n,
+                                    const uint64_t *rw, int rbits)
+{
+    const lp_k32 kk = *k;
+    uint32_t err = 0;
+    const uint32_t m = (uint32_t)n;
+    for (uint32_t i = 0; i < m; i++) {
+        uint64_t r = lp_random_given(rw[i], rbits);
+        dst[i] = lp_round_f32(&kk, src[i], LP_SR, (uint32_t)(r >> 32),
+                              (uint32_t)r, &err);
+    }
+    return err;
+}
+
+LP_CLONES
+static int run32_rw(const lp_k32 *k, const lp_opts *o, int in_type,
+                    const void *in, int64_t n, const double *scale,
+                    void *out, int size, int64_t index0)
+{
+    uint32_t buf[BLOCK32];
+    uint32_t err = 0;
+    const int isize = in_type == LP_F32 ? 4 : 2;
+    const int direct = in_type == LP_F32 && !scale;
+    for (int64_t start = 0; start < n; start += BLOCK32) {
+        int64_t m = n - start < BLOCK32 ? n - start : BLOCK32;
+        const uint32_t *src = buf;
+        if (direct)
+            src = (const uint32_t *)in + start;
+        else
+            widen32(in_type, (const char *)in + start * isize, m, scale,
+                    buf);
+        err |= round32_block_rw(k, src, buf, m, o->random + index0 + start,
+                                o->rbits);
+        narrow32(buf, m, (char *)out + start * size, size);
+    }
+    return (int)err;
+}
+
 /* ---- F16C path: float32 into float16, nearest-even ---------------------- */
 
 #ifdef LP_HAVE_F16C
@@ -355,17 +402,20 @@ static void f16c_run(const lp_k32 *k, const lp_opts *o, const float *in,
     }
 }
 
+/* (LP_SAT_PROPAGATE keeps infinite inputs but not overflows, which the
+ * hardware does not tell apart: the float32 path serves it.) */
 static int f16c_fits(const lp_format *f, const lp_opts *o, int in_type)
 {
     return in_type == LP_F32 && f->layout == LP_LAYOUT_BINARY16
-           && o->rounding == LP_RNE && __builtin_cpu_supports("f16c")
+           && o->rounding == LP_RNE && o->saturate != LP_SAT_PROPAGATE
+           && __builtin_cpu_supports("f16c")
            && __builtin_cpu_supports("avx2");
 }
 #endif
 
 /* ---- entry points ------------------------------------------------------- */
 
-enum { PATH_GENERAL, PATH_F32, PATH_SHIFT, PATH_F16C };
+enum { PATH_GENERAL, PATH_F32, PATH_SHIFT, PATH_F16C, PATH_F32_RW };
 
 /* The path for a call, chosen once. */
 typedef struct {
@@ -378,6 +428,14 @@ static void encoder_init(lp_encoder *e, const lp_format *f, const lp_opts *o,
 {
     e->size = code_size(f);
     e->path = PATH_GENERAL;
+    if (o->rounding == LP_SR && o->random) {
+        /* the caller's random words: the float32 core (not the shift
+         * path, which hashes its bits inline), else the general path */
+        if ((in_type == LP_F32 || in_type == LP_F16 || in_type == LP_BF16)
+            && f->layout != LP_LAYOUT_TRUNC32 && lp_k32_init(&e->k, f, o))
+            e->path = PATH_F32_RW;
+        return;
+    }
 #ifdef LP_HAVE_F16C
     if (f16c_fits(f, o, in_type) && lp_k32_init(&e->k, f, o)) {
         e->path = PATH_F16C;
@@ -395,6 +453,9 @@ static int encoder_run(const lp_encoder *e, const lp_format *f,
                        void *out)
 {
     switch (e->path) {
+    case PATH_F32_RW:
+        return run32_rw(&e->k, o, in_type, in, n, scale, out, e->size,
+                        index0);
     case PATH_F32:
     case PATH_SHIFT:
         return run32(&e->k, e->path == PATH_SHIFT, o, in_type, in, n, scale,

@@ -118,9 +118,19 @@ enum lp_rounding {
                     the distance to the lower neighbour in units of the gap */
 };
 
+/* Overflow policies (API.md section 9; integer formats always saturate). */
+enum lp_saturate {
+    LP_SAT_OVFINF = 0,    /* section 2's rule: overflow by rounding mode to
+                             inf or max (NaN without inf, max without
+                             both); infinite inputs stay inf (or NaN)       */
+    LP_SAT_FINITE = 1,    /* overflow and infinite inputs give +-max        */
+    LP_SAT_PROPAGATE = 2  /* finite overflow gives +-max; infinite inputs
+                             stay inf (NaN without inf, as OVFINF)          */
+};
+
 typedef struct lp_opts {
     int32_t rounding;    /* enum lp_rounding                                */
-    int32_t saturate;    /* 1: overflow gives +-max                         */
+    int32_t saturate;    /* enum lp_saturate                                */
     int32_t keep_subnormals; /* 1: keep subnormal results; 0: results
                             subnormal after rounding flush to 0 (the
                             format's own lp_format.subnormals says whether
@@ -130,10 +140,16 @@ typedef struct lp_opts {
     int64_t zero_point;  /* integer formats: added after rounding           */
     int32_t tininess_before; /* flags only (lp_round_flags): 1 detects
                             tininess before rounding, 0 (default) after    */
+    const uint64_t *random; /* stochastic: NULL (the generator keyed by
+                            seed), or the caller's random words, one per
+                            flat element index (random[index], each below
+                            2^rbits): the result rounds away from zero iff
+                            floor(d * 2^rbits) + random[index] >= 2^rbits,
+                            d the dropped fraction (add and truncate) */
 } lp_opts;
 
 /* Round-to-nearest-even, no saturation, subnormals kept, rbits 64, seed 0,
- * zero point 0, tininess after rounding. */
+ * zero point 0, tininess after rounding, no random words. */
 void lp_opts_default(lp_opts *o);
 
 /* Error flags returned (OR-ed) by the array kernels. */
@@ -160,7 +176,7 @@ enum lp_error {
  *              operands.  No rounding raises it (reserved for operations)
  *   INVALID    the input has no encoding of its class: NaN into a format
  *              without NaN, an infinity into a format without infinities
- *              (or replaced by max under saturate), a zero into one
+ *              (or replaced by max under LP_SAT_FINITE), a zero into one
  *              without zero, a negative non-zero value into an unsigned
  *              format; integer formats: NaN, infinity or out of range.
  *              INVALID comes alone. */
@@ -279,7 +295,7 @@ typedef struct lp_block_spec {
  * input (in_type as lp_encode; LP_I64/LP_U64 not accepted) in one pass per
  * block: amax = max |x| exactly, the scale by spec->rule, then every
  * element rounded once by the core of round.h with o's mode (o->saturate
- * must be 1), stochastic rounding keyed on the flat index p*R*C + r*C + c.
+ * LP_SAT_FINITE), stochastic rounding keyed on the flat index p*R*C + r*C + c.
  * e8m0 rules (sf the e8m0 format): the element is the exact x / 2^k rounded
  * once.  codes: one per element (uint8, int8 for integer elements); scales:
  * uint8 codes of sf, or float32 (sf NULL) for the float32 rules.  A block

@@ -18,7 +18,8 @@ void lp_opts_default(lp_opts *o)
 int64_t lp_round(const lp_format *f, const lp_opts *o, int sign, int32_t exp,
                  uint64_t sig, int64_t index, int *err)
 {
-    uint64_t rnd = o->rounding == LP_SR ? lp_random(o->seed, index) : 0;
+    uint64_t rnd = o->rounding == LP_SR
+                   ? lp_random_at(o, lp_mix64(o->seed), index) : 0;
     return lp_round_any(f, o, 0, sign != 0, exp, sig, rnd, err);
 }
 
@@ -26,7 +27,8 @@ int64_t lp_round_flags(const lp_format *f, const lp_opts *o, int cls,
                        int sign, int32_t exp, uint64_t sig, int64_t index,
                        int *err, int *flags)
 {
-    uint64_t rnd = o->rounding == LP_SR ? lp_random(o->seed, index) : 0;
+    uint64_t rnd = o->rounding == LP_SR
+                   ? lp_random_at(o, lp_mix64(o->seed), index) : 0;
     return lp_round_any_flags(f, o, cls, sign != 0, exp, sig, rnd, err,
                               flags);
 }

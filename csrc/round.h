@@ -77,6 +77,26 @@ LP_INLINE uint64_t lp_random_keyed(uint64_t key, int64_t index)
                            (uint32_t)((uint64_t)index >> 32));
 }
 
+/* The caller's random word r (below 2^rbits; lp_opts.random) as the
+ * generator's 64 bits.  The compare of lp_sr_less rounds away iff
+ * top_R(rnd) < D, D = floor(d * 2^R) the dropped fraction's top R bits;
+ * with rnd's top R bits 2^R - 1 - r that is r + D >= 2^R, the hardware's
+ * add-and-truncate rule.  R = 3, r = 5: top bits 0b010; d = 0.4 gives
+ * D = 3, 3 + 5 >= 8: away (2 < 3). */
+LP_INLINE uint64_t lp_random_given(uint64_t r, int rbits)
+{
+    return ~r << (64 - rbits);
+}
+
+/* The 64 random bits of element index: the caller's word where o->random
+ * is set, else the generator (key = lp_mix64(o->seed)). */
+LP_INLINE uint64_t lp_random_at(const lp_opts *o, uint64_t key,
+                                int64_t index)
+{
+    return o->random ? lp_random_given(o->random[index], o->rbits)
+                     : lp_random_keyed(key, index);
+}
+
 LP_INLINE int lp_clz64(uint64_t x)
 {
     return __builtin_clzll(x);  /* x != 0 */
@@ -223,7 +243,8 @@ LP_INLINE int64_t lp_round_nan(const lp_format *f, int *err)
     return f->nan_code;
 }
 
-/* Result for an infinite input. */
+/* Result for an infinite input: LP_SAT_FINITE gives max, the other
+ * policies keep the infinity (NaN without one, max without both). */
 LP_INLINE int64_t lp_round_inf(const lp_format *f, const lp_opts *o,
                                int sign, int *err)
 {
@@ -233,7 +254,7 @@ LP_INLINE int64_t lp_round_inf(const lp_format *f, const lp_opts *o,
         *err |= LP_ERR_NEGATIVE;
         return 0;
     }
-    if (o->saturate || (f->inf_code == LP_NO_CODE
+    if (o->saturate == LP_SAT_FINITE || (f->inf_code == LP_NO_CODE
                         && f->nan_code == LP_NO_CODE))
         return f->max_code | (sign ? f->sign_bit : 0);
     return lp_inf_or_substitute(f, sign);
@@ -358,8 +379,10 @@ LP_INLINE int64_t lp_round_float_flags(const lp_format *f, const lp_opts *o,
             return lp_zero(f, sign, err);
         }
     } else if (code > f->max_code) {
+        /* finite overflow: LP_SAT_FINITE and LP_SAT_PROPAGATE give max */
         int64_t r;
-        if (o->saturate || !lp_overflow_to_inf(o->rounding, sign))
+        if (o->saturate != LP_SAT_OVFINF
+            || !lp_overflow_to_inf(o->rounding, sign))
             r = f->max_code | (sign ? f->sign_bit : 0);
         else
             r = lp_inf_or_substitute(f, sign);
@@ -453,8 +476,8 @@ LP_INLINE int64_t lp_round_any_flags(const lp_format *f, const lp_opts *o,
         return lp_round_nan(f, err);
     }
     if (cls == 1) {
-        if (f->kind == LP_INT || f->inf_code == LP_NO_CODE || o->saturate
-            || (sign && !f->is_signed))
+        if (f->kind == LP_INT || f->inf_code == LP_NO_CODE
+            || o->saturate == LP_SAT_FINITE || (sign && !f->is_signed))
             *flags |= LP_FLAG_INVALID;
         return lp_round_inf(f, o, sign, err);
     }
@@ -500,7 +523,7 @@ typedef struct {
     uint32_t has_sub;     /* format has subnormals (else no zero)           */
     uint32_t negzero;     /* -0 has a code                                  */
     uint32_t is_signed;
-    uint32_t saturate;    /* o->saturate                                    */
+    uint32_t saturate;    /* o->saturate (enum lp_saturate)                 */
     uint32_t over[2];     /* result of overflow by sign (sign bit incl.)    */
     uint32_t inf_in[2];   /* result of an infinite input by sign            */
     uint32_t nan_res;     /* result of a NaN input                          */
@@ -529,9 +552,10 @@ LP_INLINE int lp_k32_init(lp_k32 *k, const lp_format *f, const lp_opts *o)
     k->sub_ok = (uint32_t)(f->subnormals && o->keep_subnormals);
     k->negzero = (uint32_t)f->negzero;
     k->is_signed = (uint32_t)f->is_signed;
-    k->saturate = (uint32_t)(o->saturate != 0);
+    k->saturate = (uint32_t)o->saturate;
     for (int s = 0; s < 2; s++) {
-        int64_t r = (o->saturate || !lp_overflow_to_inf(o->rounding, s))
+        int64_t r = (o->saturate != LP_SAT_OVFINF
+                     || !lp_overflow_to_inf(o->rounding, s))
                     ? (f->max_code | (s ? f->sign_bit : 0))
                     : lp_inf_or_substitute(f, s);
         k->over[s] = (uint32_t)r;

@@ -8,7 +8,8 @@ kernels are C (csrc/, built with cffi) and Numba (lowprec.jit).
 import os as _os
 import typing as _t
 
-from .formats import Format, FloatFormat, IntFormat, formats, get_format
+from .formats import (Format, FloatFormat, IntFormat, formats, get_format,
+                      p3109)
 from .convert import encode, decode, quantize, pack, unpack
 from .matmul import (scaled_matmul, Accumulator, FusedAccumulator,
                      int_matmul, requantize)
@@ -67,6 +68,7 @@ else:
 
 
 __all__ = ["Format", "FloatFormat", "IntFormat", "formats", "get_format",
+           "p3109",
            "encode", "decode", "quantize", "pack", "unpack", "scaled_matmul",
            "Accumulator", "FusedAccumulator", "int_matmul", "requantize",
            "jit", "get_include", "get_library", "BlockFormat", "BlockTensor",

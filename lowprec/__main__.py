@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import argparse
 import math
+import secrets
 import sys
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
 from . import decode, encode, formats, get_format, quantize
-from ._options import ROUNDING_NAMES
+from ._options import ROUNDING, ROUNDING_NAMES
 from .formats import FloatFormat, IntFormat
 
 
@@ -32,18 +33,23 @@ def _num(v: float) -> str:
     return f"{v:.6g}"
 
 
-def format_table() -> str:
-    """Markdown table of every built-in format, computed from the format
-    objects (docs/formats.md is this text; a test keeps them equal)."""
-    aliases: Dict[str, List[str]] = {}
-    from .formats import _ALIASES
-    for alias, name in _ALIASES.items():
-        if alias != name:
-            aliases.setdefault(name, []).append(alias)
+def format_table(table: Optional[Dict[str, Any]] = None,
+                 aliases: Optional[Dict[str, List[str]]] = None) -> str:
+    """Markdown table of every built-in format (or of the formats of the
+    dict table, with the aliases lists of the dict aliases), computed from
+    the format objects (docs/formats.md is this text; a test keeps them
+    equal)."""
+    if table is None:
+        from .formats import _ALIASES
+        aliases = {}
+        for alias, name in _ALIASES.items():
+            if alias != name:
+                aliases.setdefault(name, []).append(alias)
+    aliases = aliases or {}
     lines = ["| name | aliases | bits | ebits | mbits | bias | inf | NaN | "
              "-0 | max | min normal | min subnormal | eps |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for name, f in formats().items():
+    for name, f in (formats() if table is None else table).items():
         al = ", ".join(aliases.get(name, []))
         if isinstance(f, IntFormat):
             lines.append(f"| {name} | {al} | {f.bits} | | | | no | none | "
@@ -74,7 +80,41 @@ def formats_doc() -> str:
             "Value semantics are those of ml_dtypes for every type it has. "
             "`inf` and `NaN` give codes of the positive sign; `-0` says "
             "whether negative zero has its own code.\n\n"
-            + format_table())
+            + format_table() + _p3109_doc())
+
+
+def _p3109_doc() -> str:
+    """The IEEE P3109 section of docs/formats.md: the 8-bit formats."""
+    from .formats import p3109
+    table: Dict[str, Any] = {}
+    aliases: Dict[str, List[str]] = {}
+    for signed in (True, False):
+        for domain in ("extended", "finite"):
+            for p in range(1, 8 if signed else 9):
+                f = p3109(8, p, signed=signed, domain=domain)
+                name = str(f.name)
+                table[name] = f
+                aliases[name] = ["p3109_k8p" + name[len("binary8p"):]]
+    return ("\n## IEEE P3109\n\n"
+            "`lp.p3109(k, p, signed=True, domain=\"extended\")` gives the "
+            "P3109 format of k bits (2..16) and precision p (p - 1 stored "
+            "mantissa bits), named `binary{k}p{p}{s|u}{e|f}`; `get_format` "
+            "takes these names and gfloat's `p3109_k{k}p{p}{se|sf|ue|uf}` "
+            "for every k and p (with at most 8 exponent bits), so the "
+            "family is not listed in `lp.formats()`.  Every member has "
+            "subnormals, one zero (no -0) and one NaN: 0x80 signed (the "
+            "code -0 would have), the all-ones code unsigned.  The "
+            "extended domain has infinities, the codes just below the NaN "
+            "(signed 0x7f / 0xff, unsigned 0xfe); the finite domain has "
+            "none, so overflow without saturation gives NaN.  The bias is "
+            "2^(k-p-1) signed and 2^(k-p) unsigned.  binary8p4sf and "
+            "binary8p3sf are float8_e4m3fnuz and float8_e5m2fnuz.  "
+            "Negative inputs into the unsigned formats raise ValueError, "
+            "as for every unsigned format.  With p = 1 (no mantissa bits) "
+            "a nearest-even tie goes to the larger magnitude, as for E8M0 "
+            "(the significand 1 is odd); gfloat picks the even code "
+            "instead.\n\nThe 8-bit members:\n\n"
+            + format_table(table, aliases))
 
 
 # -- the demo ----------------------------------------------------------------
@@ -174,11 +214,13 @@ def demo(out=sys.stdout) -> None:
 # -- test vectors ------------------------------------------------------------
 
 def test_vectors(fmt, dtype=np.float32, rounding="nearest_even",
-                 saturate=False, subnormals=True):
+                 saturate=False, subnormals=True, seed=None):
     """Inputs where rounding into fmt breaks: every finite value, every
     midpoint between neighbours (and past max), each with its +-1 ulp
     neighbours in dtype, both signs, zeros, infinities and NaN (when the
-    format has NaN); with their codes.  Returns (inputs, codes)."""
+    format has NaN); with their codes.  seed: stochastic rounding's
+    generator key (the same seed, the same codes).  Returns (inputs,
+    codes)."""
     f = get_format(fmt)
     dtype = np.dtype(dtype)
     v = f.values().astype(np.float64)
@@ -205,7 +247,7 @@ def test_vectors(fmt, dtype=np.float32, rounding="nearest_even",
         xs = xs[xs != 0]
     xs = np.concatenate([xs, np.array(specials, dtype)])
     codes = encode(xs, f, rounding=rounding, saturate=saturate,
-                   subnormals=subnormals)
+                   subnormals=subnormals, seed=seed)
     return xs, codes
 
 
@@ -232,6 +274,9 @@ def main(argv=None) -> int:
     v.add_argument("--saturate", action="store_true")
     v.add_argument("--flush", action="store_true",
                    help="flush subnormal results to zero")
+    v.add_argument("--seed", type=int, default=None,
+                   help="stochastic rounding's seed (default: a fresh one, "
+                        "printed in the header so the run can be replayed)")
     args = ap.parse_args(argv)
     if args.cmd in (None, "demo"):
         demo()
@@ -243,12 +288,20 @@ def main(argv=None) -> int:
             print(f.describe(int(c, 0)))
     elif args.cmd == "vectors":
         f = get_format(args.format)
-        xs, codes = test_vectors(f, args.dtype, args.rounding, args.saturate,
-                                 not args.flush)
+        seed = args.seed
+        stochastic = ROUNDING.get(args.rounding) == ROUNDING["stochastic"]
+        if seed is None and stochastic:
+            seed = secrets.randbits(64)        # printed: the run replays
+        try:
+            xs, codes = test_vectors(f, args.dtype, args.rounding,
+                                     args.saturate, not args.flush, seed)
+        except (TypeError, ValueError) as exc:
+            ap.error(str(exc))
         w = codes.dtype.itemsize * 2           # hex digits
         print(f"# {f.name or repr(f)}, {args.dtype} inputs, rounding="
               f"{args.rounding}, saturate={args.saturate}, "
-              f"subnormals={not args.flush}")
+              f"subnormals={not args.flush}"
+              + (f", seed={seed}" if stochastic else ""))
         print("input_bits,input,code")
         for x, c in zip(xs, codes):
             code = int(c) & ((1 << (4 * w)) - 1)

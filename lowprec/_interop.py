@@ -67,7 +67,7 @@ def as_array(x, name="x") -> np.ndarray:
     if torch is not None and isinstance(x, torch.Tensor):
         tname = str(dt).removeprefix("torch.")
         if tname in ML_FLOATS:
-            bits = torch.int16 if dt.itemsize == 2 else torch.uint8
+            bits = torch.int16 if x.element_size() == 2 else torch.uint8
             return np.from_dlpack(x.view(bits)).view(ML_FLOATS[tname])
         if tname.startswith(("float8", "float6", "float4")):
             raise TypeError(f"{name} has dtype {dt}, which lowprec does "

@@ -101,6 +101,36 @@ def _general_quantize_chunk(a, res, F, O, key, index0, has_scale, s32, s64,
                      (O, a, res, index0, False, s32, s64, key, s_dec, zp))
 
 
+# -- the caller's random words (lp_opts.random: encode.c's general path) ----
+
+@_inline
+def _rw_loop(F, O, a, res, rw, has_scale, s32, s64, s_dec, zp, decode):
+    """The general path with the caller's random word rw[i] for element i
+    (round.h: lp_random_given, rnd = ~r << (64 - rbits)); res gets codes,
+    or with decode the values (lp_quantize)."""
+    err = 0
+    sh = np.uint64(64 - O[core.O_RBITS])
+    for i in range(a.size):
+        kind, bits = load_bits(a, i, has_scale, s32, s64)
+        rnd = np.uint64(~rw[i]) << sh
+        code, e = lp_round_loaded(F, O, kind, bits, rnd)
+        err |= e
+        if decode:
+            res[i] = decode_value(F, code, zp, has_scale, s_dec)
+        else:
+            res[i] = code
+    return err
+
+
+@_kernel
+def _rw_chunk(a, res, rw, F, O, has_scale, s32, s64, s_dec, zp, decode):
+    if has_scale:
+        return with_kind(_rw_loop, F, (O, a, res, rw, True, s32, s64, s_dec,
+                                       zp, decode))
+    return with_kind(_rw_loop, F, (O, a, res, rw, False, s32, s64, s_dec,
+                                   zp, decode))
+
+
 # -- float32 path (encode.c: widen32, round32_block, shift32_block) --------
 
 @_inline
@@ -182,7 +212,10 @@ def _shift_one(S, mode, u, r):
                            w(0))
     # a + addend <= 0x7FFFFFFF + low: no carry into the sign
     c = shr32(w(a + lp_round_addend(mode, s, odd, odd, sr_up, low)), sh)
-    if sat != w(0) and c > maxc:
+    # saturate: overflow -> max; an infinite input (a = 0x7F800000) too
+    # under SAT_FINITE, kept under SAT_PROPAGATE
+    if sat != w(0) and c > maxc and (sat == w(core.SAT_FINITE)
+                                     or a != w(0x7F800000)):
         c = maxc
     if c < minn:
         c = w(0)
@@ -320,8 +353,11 @@ _HAVE_F16C = _host_has_f16c()
 
 
 def _f16c_fits(fmt, O, in_type):
+    # (SAT_PROPAGATE keeps infinite inputs but not overflows, which the
+    # hardware does not tell apart: the float32 path serves it)
     return (_HAVE_F16C and in_type == IN_F32
-            and fmt.struct.layout == LAYOUT_BINARY16 and O[O_ROUNDING] == RNE)
+            and fmt.struct.layout == LAYOUT_BINARY16 and O[O_ROUNDING] == RNE
+            and O[O_SATURATE] != core.SAT_PROPAGATE)
 
 
 @_inline
@@ -440,10 +476,13 @@ def encode_path(fmt, in_type, opts) -> str:
     return "general"
 
 
-def encode(fmt, a, in_type, opts, scale, codes, *, path=None) -> int:
+def encode(fmt, a, in_type, opts, scale, codes, *, path=None,
+           random=None) -> int:
     """Encodes the contiguous native array a (in_type: lib.LP_*) into the
     preallocated codes (lp_encode); returns the OR of the error flags.
-    path: one of PATHS to force a path (tests), else encode_path's."""
+    path: one of PATHS to force a path (tests), else encode_path's.
+    random: the caller's random words (flat uint64, one per element) that
+    opts points at, or None; they take the general path, as in C."""
     F = _params(fmt)
     O = _opts(opts)
     flat = _flat_input(a, in_type)
@@ -454,8 +493,14 @@ def encode(fmt, a, in_type, opts, scale, codes, *, path=None) -> int:
     if n == 0:
         return 0
     hs, s32, s64 = _scales(scale)
+    if random is not None and O[O_ROUNDING] == SR:
+        return run_chunked(lambda s, e: int(_rw_chunk(
+            flat[s:e], out[s:e], random[s:e], F, O, hs, s32, s64, 1.0, 0,
+            False)), n)
     key = np.uint64(core.mix64_py(opts.seed))
     path = path or encode_path(fmt, in_type, opts)
+    if path == "f16c" and O[O_SATURATE] == core.SAT_PROPAGATE:
+        path = "float32"        # (see _f16c_fits)
     if path == "f16c":
         sat, flush = bool(O[O_SATURATE]), not O[O_KEEP_SUBNORMALS]
         return run_chunked(lambda s, e: _f16c_chunk(
@@ -475,9 +520,11 @@ def encode(fmt, a, in_type, opts, scale, codes, *, path=None) -> int:
         flat[s:e], out[s:e], F, O, key, s, hs, s32, s64)), n)
 
 
-def quantize(fmt, a, in_type, opts, scale, res, *, path=None) -> int:
+def quantize(fmt, a, in_type, opts, scale, res, *, path=None,
+             random=None) -> int:
     """decode(encode(a / scale)) * scale in a's type (float32 / float64) in
-    one pass (lp_quantize); returns the OR of the error flags."""
+    one pass (lp_quantize); returns the OR of the error flags.  random as
+    for encode."""
     F = _params(fmt)
     O = _opts(opts)
     flat = a.reshape(-1)
@@ -490,7 +537,13 @@ def quantize(fmt, a, in_type, opts, scale, res, *, path=None) -> int:
     s_dec = float(s32) if in_type == IN_F32 else s64
     zp = O[O_ZERO_POINT] if F[KIND] == KIND_INT else 0
     key = np.uint64(core.mix64_py(opts.seed))
+    if random is not None and O[O_ROUNDING] == SR:
+        return run_chunked(lambda s, e: int(_rw_chunk(
+            flat[s:e], out[s:e], random[s:e], F, O, hs, s32, s64, s_dec, zp,
+            True)), n)
     path = path or encode_path(fmt, in_type, opts)
+    if path == "f16c" and O[O_SATURATE] == core.SAT_PROPAGATE:
+        path = "float32"        # (see _f16c_fits)
     if path == "f16c":
         sat, flush = bool(O[O_SATURATE]), not O[O_KEEP_SUBNORMALS]
         return run_chunked(lambda s, e: _f16c_quantize_chunk(

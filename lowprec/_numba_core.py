@@ -112,6 +112,8 @@ OPTS_FIELDS = ("rounding", "saturate", "keep_subnormals", "rbits",
 (O_ROUNDING, O_SATURATE, O_KEEP_SUBNORMALS, O_RBITS, O_ZERO_POINT,
  O_TININESS_BEFORE) = range(6)
 NANS_IEEE, NANS_TOP, NANS_NEGZERO, NANS_NONE = 0, 1, 2, 3
+# enum lp_saturate
+SAT_OVFINF, SAT_FINITE, SAT_PROPAGATE = 0, 1, 2
 
 
 def format_params(fmt) -> tuple:
@@ -123,7 +125,7 @@ def format_params(fmt) -> tuple:
 def opts_params(rounding: int, saturate, keep_subnormals, rbits: int = 64,
                 zero_point: int = 0, tininess_before=False) -> tuple:
     """lp_opts without the seed, as a tuple of Python ints (OPTS_FIELDS)."""
-    return (int(rounding), int(bool(saturate)), int(bool(keep_subnormals)),
+    return (int(rounding), int(saturate), int(bool(keep_subnormals)),
             int(rbits), int(zero_point), int(bool(tininess_before)))
 
 
@@ -437,8 +439,8 @@ def lp_round_inf(F, O, sign):
         return (F[INT_MIN] if sign != 0 else F[INT_MAX]), 0
     if sign != 0 and F[IS_SIGNED] == 0:
         return 0, ERR_NEGATIVE
-    if O[O_SATURATE] != 0 or (F[INF_CODE] == NO_CODE
-                              and F[NAN_CODE] == NO_CODE):
+    if O[O_SATURATE] == SAT_FINITE or (F[INF_CODE] == NO_CODE
+                                       and F[NAN_CODE] == NO_CODE):
         return F[MAX_CODE] | (F[SIGN_BIT] if sign != 0 else 0), 0
     return lp_inf_or_substitute(F, sign), 0
 
@@ -548,7 +550,8 @@ def lp_round_float_flags(F, O, sign, exp, sig, rnd):
             code, err = lp_zero(F, sign)
             return code, err, fl
     elif code > F[MAX_CODE]:
-        if O[O_SATURATE] != 0 or not lp_overflow_to_inf(mode, sign):
+        # finite overflow: SAT_FINITE and SAT_PROPAGATE give max
+        if O[O_SATURATE] != SAT_OVFINF or not lp_overflow_to_inf(mode, sign):
             r = F[MAX_CODE] | (F[SIGN_BIT] if sign != 0 else 0)
         else:
             r = lp_inf_or_substitute(F, sign)
@@ -615,7 +618,8 @@ def lp_round_any_flags(F, O, cls, sign, exp, sig, rnd):
     if cls == 1:
         code, err = lp_round_inf(F, O, sign)
         bad = (F[KIND] == KIND_INT or F[INF_CODE] == NO_CODE
-               or O[O_SATURATE] != 0 or (sign != 0 and F[IS_SIGNED] == 0))
+               or O[O_SATURATE] == SAT_FINITE
+               or (sign != 0 and F[IS_SIGNED] == 0))
         return code, err, (FLAG_INVALID if bad else 0)
     if F[KIND] == KIND_INT:
         v, fl = lp_round_int_flags(F, O, sign, exp, sig, rnd)
@@ -680,7 +684,8 @@ def lp_k32_init(F, O):
     err_neg_inf = u(0)
     err_zero = u(0)
     for s in range(2):
-        if O[O_SATURATE] != 0 or not lp_overflow_to_inf(O[O_ROUNDING], s):
+        if O[O_SATURATE] != SAT_OVFINF \
+                or not lp_overflow_to_inf(O[O_ROUNDING], s):
             r = F[MAX_CODE] | (F[SIGN_BIT] if s != 0 else 0)
         else:
             r = lp_inf_or_substitute(F, s)
@@ -701,7 +706,7 @@ def lp_k32_init(F, O):
                   u(1 if (F[SUBNORMALS] != 0 and O[O_KEEP_SUBNORMALS] != 0)
                     else 0),
                   u(F[SUBNORMALS]), u(F[NEGZERO]), u(F[IS_SIGNED]),
-                  u(1 if O[O_SATURATE] != 0 else 0), over[0], over[1],
+                  u(O[O_SATURATE]), over[0], over[1],
                   inf_in[0], inf_in[1], u(nan_res), u(err_nan), zero_in[0],
                   zero_in[1], err_zero, err_neg_inf, u(sr_mask_hi),
                   u(sr_mask_lo))

@@ -16,8 +16,10 @@ from ._clib import ffi, lib
 if TYPE_CHECKING:
     from ._typing import Rounding
 
-__all__ = ["ROUNDING", "ROUNDING_NAMES", "BFLOAT16", "check_rounding",
-           "mode_name", "make_opts", "as_float", "raise_errors"]
+__all__ = ["ROUNDING", "ROUNDING_NAMES", "BFLOAT16", "SATURATE",
+           "check_rounding", "check_saturate", "mode_name", "make_opts",
+           "attach_random_bits",
+           "as_float", "raise_errors"]
 
 ROUNDING = {
     "nearest_even": lib.LP_RNE, "rne": lib.LP_RNE,
@@ -34,10 +36,19 @@ ROUNDING_NAMES: tuple[Rounding, ...] = (
 
 BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
 
+# enum lp_saturate by the names of lowprec._validate.SATURATE_MODES
+SATURATE = {"ovfinf": lib.LP_SAT_OVFINF, "satfinite": lib.LP_SAT_FINITE,
+            "satpropagate": lib.LP_SAT_PROPAGATE}
+
 
 def check_rounding(rounding, name="rounding") -> int:
     """The lp_rounding value of a rounding name or alias."""
     return ROUNDING[v.check_choice(rounding, name, ROUNDING)]
+
+
+def check_saturate(saturate, name="saturate") -> int:
+    """The lp_saturate value of saturate (a bool or a policy name)."""
+    return SATURATE[v.check_saturate(saturate, name)]
 
 
 def mode_name(mode) -> str:
@@ -53,7 +64,7 @@ def make_opts(fmt, rounding, saturate, subnormals, seed, rbits, zero_point):
     mode = check_rounding(rounding)
     o = ffi.new("lp_opts *")
     o.rounding = mode
-    o.saturate = v.check_bool(saturate, "saturate")
+    o.saturate = check_saturate(saturate)
     o.keep_subnormals = v.check_bool(subnormals, "subnormals")
     o.rbits = v.check_rbits(rbits)
     seed = v.check_seed(seed)
@@ -63,6 +74,21 @@ def make_opts(fmt, rounding, saturate, subnormals, seed, rbits, zero_point):
     zp = v.check_zero_point(zero_point, fmt, shape=np.shape(zero_point))
     o.zero_point = zp if isinstance(zp, int) else 0
     return o
+
+
+def attach_random_bits(opts, random_bits, shape, rbits):
+    """Points opts at the caller's random words (lp_opts.random) and sets
+    its rbits to their R (lowprec._validate.check_random_bits).  Returns
+    the flat uint64 words, which must outlive every kernel call with opts,
+    or None (random_bits None: the generator stays)."""
+    checked = v.check_random_bits(random_bits, shape, rbits,
+                                  opts.rounding == lib.LP_SR)
+    if checked is None:
+        return None
+    words, R = checked
+    opts.rbits = R
+    opts.random = ffi.cast("const uint64_t *", words.ctypes.data)
+    return words
 
 
 def as_float(a: np.ndarray) -> np.ndarray:

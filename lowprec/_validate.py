@@ -21,8 +21,10 @@ import math
 
 import numpy as np
 
-__all__ = ["is_integer", "check_int", "check_bool", "check_seed",
-           "check_rbits", "check_count", "check_choice", "check_scale",
+__all__ = ["is_integer", "check_int", "check_bool", "check_saturate",
+           "saturate_value", "SATURATE_MODES", "check_seed",
+           "check_rbits", "check_random_bits", "check_count",
+           "check_choice", "check_scale",
            "check_scalar_scale", "check_zero_point", "check_code",
            "check_out", "describe_value", "ZERO_POINT_LIMIT", "SEED_LIMIT"]
 
@@ -84,6 +86,31 @@ def check_bool(value, name) -> bool:
     return bool(value)
 
 
+SATURATE_MODES = ("ovfinf", "satfinite", "satpropagate")
+
+
+def check_saturate(value, name="saturate") -> str:
+    """An overflow policy as its name: False (or "ovfinf"), True (or
+    "satfinite"), "satpropagate"; NumPy bools count as bools."""
+    if isinstance(value, (bool, np.bool_)):
+        return SATURATE_MODES[int(bool(value))]
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be True, False or one of "
+                        f"{', '.join(map(repr, SATURATE_MODES))}; got "
+                        f"{_show(value)} ({_kind(value)})")
+    if value not in SATURATE_MODES:
+        raise ValueError(f"unknown {name} {value!r}; use True, False or one "
+                         f"of {', '.join(map(repr, SATURATE_MODES))}")
+    return value
+
+
+def saturate_value(value, name="saturate"):
+    """check_saturate's policy in the form objects keep it: False
+    ("ovfinf"), True ("satfinite") or "satpropagate"."""
+    mode = check_saturate(value, name)
+    return {"ovfinf": False, "satfinite": True}.get(mode, mode)
+
+
 def check_seed(seed, name="seed"):
     """None (the caller draws a fresh seed) or an integer in [0, 2^64)."""
     if seed is None:
@@ -104,6 +131,41 @@ def check_rbits(rbits, name="rbits") -> int:
     if rbits is None:
         return 64
     return check_int(rbits, name, 1, 64)
+
+
+def check_random_bits(random_bits, shape, rbits, stochastic,
+                      name="random_bits", what="x"):
+    """None, or (words, R): the caller's random integers for stochastic
+    rounding, an unsigned integer array broadcast to shape, as a flat
+    contiguous uint64 array, and R the random bits (rbits where given, else
+    the array dtype's width).  Every value must be below 2^R; stochastic
+    says whether the rounding is "stochastic" (it must be)."""
+    if random_bits is None:
+        return None
+    if not stochastic:
+        raise ValueError(f"{name} replaces the generator of stochastic "
+                         "rounding: it needs rounding='stochastic'")
+    r = np.asarray(random_bits)
+    if r.dtype.kind != "u":
+        raise TypeError(f"{name} must be an array of unsigned integers "
+                        f"(uint8, uint16, uint32 or uint64), got "
+                        f"{_show(random_bits)} (dtype {r.dtype})")
+    width = 8 * r.dtype.itemsize
+    R = width if rbits is None else check_rbits(rbits)
+    if r.size and R < 64 and int(r.max()) >> R:
+        source = "rbits" if rbits is not None else f"the width of {r.dtype}"
+        raise ValueError(f"{name} values must be below 2^{R} (R = {source})"
+                         f", got {int(r.max())}")
+    try:
+        ok = np.broadcast_shapes(tuple(shape), r.shape) == tuple(shape)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} of shape {r.shape} does not broadcast to "
+                         f"{what} of shape {tuple(shape)}")
+    words = np.ascontiguousarray(np.broadcast_to(r, tuple(shape)),
+                                 dtype=np.uint64).reshape(-1)
+    return words, R
 
 
 def check_count(n, name="n") -> int:

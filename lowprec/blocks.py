@@ -20,7 +20,8 @@ import numpy as np
 from . import _validate as val
 from ._clib import ffi, lib
 from ._interop import ML_FLOAT_DTYPES, as_array
-from ._options import BFLOAT16, make_opts, raise_errors
+from ._options import (BFLOAT16, attach_random_bits, make_opts,
+                       raise_errors)
 from ._threads import run_chunked
 from .formats import (BlockFormat, FloatFormat, IntFormat, RULES, get_format, recipes,
                       _recipe_of, _scale_kind)
@@ -318,7 +319,8 @@ def quantize_blocks(x: ArrayLike, fmt: Union[BlockFormatLike, FormatLike], *,
                     scale_rule: Optional[str] = None,
                     tensor_amax: Optional[float] = None,
                     rounding: Rounding = "nearest_even",
-                    seed: Seed = None) -> BlockTensor:
+                    seed: Seed = None,
+                    random_bits: Optional[ArrayLike] = None) -> BlockTensor:
     """Quantizes x in blocks (API.md section 8); fmt is a BlockFormat, a
     recipe name or an element format (then e8m0 / floor / 32), and the
     keyword arguments override its fields.
@@ -349,6 +351,9 @@ def quantize_blocks(x: ArrayLike, fmt: Union[BlockFormatLike, FormatLike], *,
         Rounding of the elements (as `encode`).
     seed
         Stochastic rounding's seed (keyed on x's flat index).
+    random_bits
+        Stochastic rounding: the caller's random words, as for `encode`
+        (R = the dtype's width), one per element of x.
 
     Returns
     -------
@@ -376,12 +381,13 @@ def quantize_blocks(x: ArrayLike, fmt: Union[BlockFormatLike, FormatLike], *,
     return _quantize_blocks(x, fmt, block=block, axis=axis,
                             scale_format=scale_format, scale_rule=scale_rule,
                             tensor_amax=tensor_amax, rounding=rounding,
-                            seed=seed)
+                            seed=seed, random_bits=random_bits)
 
 
 def _quantize_blocks(x, fmt, *, block=None, axis=-1, scale_format=None,
                      scale_rule=None, tensor_amax=None,
-                     rounding="nearest_even", seed=None, index=None):
+                     rounding="nearest_even", seed=None, random_bits=None,
+                     index=None):
     """quantize_blocks, with x a chunk of a larger array when index is its
     index map (lowprec.convert.index_map): stochastic rounding keys on the
     larger array's flat indices (lowprec.dask)."""
@@ -441,6 +447,10 @@ def _quantize_blocks(x, fmt, *, block=None, axis=-1, scale_format=None,
         index = None
     run, starts = (0, ffi.NULL) if index is None else \
         (index[0], ffi.cast("int64_t *", index[1].ctypes.data))
+    if index is not None and random_bits is not None:
+        raise ValueError("random_bits cannot be combined with an index map "
+                         "(chunks of a larger array)")
+    words = attach_random_bits(opts, random_bits, a.shape, None)
     rule = bf.scale_rule
     kind = _scale_kind(sf)
     two = bf.two_level and kind == "float"
@@ -478,6 +488,7 @@ def _quantize_blocks(x, fmt, *, block=None, axis=-1, scale_format=None,
                 ffi.cast("void *", bi), u0, u1, run, starts,
                 ffi.cast("void *", bcod), ffi.cast("void *", bsc))
         err = run_chunked(kernel, total)
+        del words                       # (kept alive for the kernels)
         if err < 0:
             raise MemoryError("lp_quantize_blocks: out of memory")
         if err:

@@ -22,7 +22,8 @@ from ._interop import ML_FLOAT_DTYPES as _ML_FLOAT_DTYPES
 from ._interop import ML_INTS as _ML_INTS
 from ._interop import as_array
 from ._options import (BFLOAT16, ROUNDING, ROUNDING_NAMES, as_float,
-                       check_rounding, make_opts, mode_name, raise_errors)
+                       attach_random_bits, check_rounding, make_opts,
+                       mode_name, raise_errors)
 from ._threads import num_threads, pool, run_chunked
 from ._validate import check_out, check_scale
 from .formats import Format, FloatFormat, IntFormat, get_format
@@ -158,11 +159,12 @@ def _encode_c(fmt, a, in_type, opts, scale, codes, index=None):
 
 
 def _encode_any(backend, fmt, a, in_type, opts, scale, codes, label_fmt,
-                index=None):
+                index=None, random=None):
     """encode's kernel (Numba or C, see _use_numba) into codes; raises
     for the error flags, naming label_fmt.  With an index map (only
     stochastic rounding reads it) the C kernel runs: it gives the Numba
-    kernel's bits."""
+    kernel's bits.  random: the caller's random words opts points at
+    (attach_random_bits), or None."""
     if not a.size:
         return
     if opts.rounding != lib.LP_SR:
@@ -171,7 +173,8 @@ def _encode_any(backend, fmt, a, in_type, opts, scale, codes, label_fmt,
         # Imported on first use so that `import lowprec` does not load
         # Numba (start-up time); _numba_backend does not import this module.
         from . import _numba_backend
-        err = _numba_backend.encode(fmt, a, in_type, opts, scale, codes)
+        err = _numba_backend.encode(fmt, a, in_type, opts, scale, codes,
+                                    random=random)
     else:
         err = _encode_c(fmt, a, in_type, opts, scale, codes, index)
     if err:
@@ -185,6 +188,7 @@ def encode(x: ArrayLike, fmt: FormatLike, *,
            subnormals: BoolLike = True, scale: Optional[ArrayLike] = None,
            zero_point: Optional[ArrayLike] = None, seed: Seed = None,
            rbits: Optional[IntLike] = None,
+           random_bits: Optional[ArrayLike] = None,
            out: Optional[NDArray[Any]] = None,
            backend: Backend = "auto") -> CodeArray:
     """Rounds x (optionally divided by scale) once to fmt; returns codes.
@@ -210,7 +214,10 @@ def encode(x: ArrayLike, fmt: FormatLike, *,
         ("rz"), "toward_positive" ("ru"), "toward_negative" ("rd"),
         "to_odd" ("ro") or "stochastic" ("sr").
     saturate
-        Overflow gives ±max instead of ±inf (or NaN without infinity).
+        Overflow policy: False / "ovfinf" (overflow to inf by the
+        rounding mode, NaN without infinity), True / "satfinite"
+        (overflow and infinities to ±max) or "satpropagate" (finite
+        overflow to ±max, infinities kept).
     subnormals
         False flushes results that are subnormal after rounding to zero.
     scale
@@ -226,6 +233,13 @@ def encode(x: ArrayLike, fmt: FormatLike, *,
         fresh seed.
     rbits
         Random bits of stochastic rounding, 1..64 (None: 64).
+    random_bits
+        Stochastic rounding only: the caller's random integers (an
+        unsigned integer array broadcastable to x) replacing the
+        generator (seed is then unused): with R = rbits or the dtype's
+        width, an element rounds away from zero iff
+        floor(d * 2^R) + r >= 2^R, d its distance to the lower neighbour
+        in units of the gap.  Values must be below 2^R.
     out
         Array to write the codes to (fmt.code_dtype, x's shape,
         writeable, not overlapping x).
@@ -261,21 +275,32 @@ def encode(x: ArrayLike, fmt: FormatLike, *,
     array([2, 4, 5], dtype=uint8)
     >>> lp.encode([3.0, -7.0], "int4", scale=0.5)     # integers saturate
     array([ 6, -8], dtype=int8)
+    >>> lp.encode([1.3], "e4m3", rounding="stochastic",
+    ...           random_bits=np.array([200], np.uint8))  # d = 0.4: 102 + 200 >= 256
+    array([59], dtype=uint8)
     """
     return _encode(x, fmt, rounding=rounding, saturate=saturate,
                    subnormals=subnormals, scale=scale, zero_point=zero_point,
-                   seed=seed, rbits=rbits, out=out, backend=backend)
+                   seed=seed, rbits=rbits, random_bits=random_bits, out=out,
+                   backend=backend)
 
 
 def _encode(x, fmt, *, rounding="nearest_even", saturate=False,
             subnormals=True, scale=None, zero_point=None, seed=None,
-            rbits=None, out=None, backend="auto", index=None):
+            rbits=None, random_bits=None, out=None, backend="auto",
+            index=None):
     """encode, with x a chunk of a larger array when index is its index
     map (index_map): stochastic rounding keys on the larger array's flat
     indices (lowprec.dask)."""
+    if index is not None and random_bits is not None:
+        raise ValueError("random_bits cannot be combined with an index map "
+                         "(chunks of a larger array)")
     fmt = get_format(fmt)
     backend = check_backend(backend)
     if _is_device_array(x):
+        if random_bits is not None:
+            raise TypeError("random_bits takes host (NumPy) inputs only, "
+                            "not device arrays")
         # Imported on first use: it loads numba.cuda (start-up time);
         # _cuda does not import this module.
         from . import _cuda
@@ -287,6 +312,7 @@ def _encode(x, fmt, *, rounding="nearest_even", saturate=False,
     a, in_type = as_input(x)
     opts = make_opts(fmt, rounding, saturate, subnormals, seed, rbits,
                      zero_point)
+    words = attach_random_bits(opts, random_bits, a.shape, rbits)
     out = check_out(out, a.shape, fmt.code_dtype, (x,))
     s = check_scale(_scale_values(scale), a.shape, _compute_dtype(a.dtype))
     zp = val.check_zero_point(zero_point, fmt, a.shape)
@@ -299,9 +325,10 @@ def _encode(x, fmt, *, rounding="nearest_even", saturate=False,
         s = None
     if isinstance(zp, np.ndarray):
         return _deliver(_encode_zero_point_array(a, in_type, fmt, opts, s,
-                                                 zp, backend, index), out)
+                                                 zp, backend, index, words),
+                    out)
     codes = _result(out, a.shape, fmt.code_dtype)
-    _encode_any(backend, fmt, a, in_type, opts, s, codes, fmt, index)
+    _encode_any(backend, fmt, a, in_type, opts, s, codes, fmt, index, words)
     return _deliver(codes, out)
 
 
@@ -325,7 +352,7 @@ _WIDE = IntFormat(16)
 
 
 def _encode_zero_point_array(a, in_type, fmt, opts, s, zp, backend,
-                             index=None):
+                             index=None, random=None):
     """Per-element zero points (int64 array zp, broadcast to a): the
     integer r = round(x / s), plus zp, saturated to fmt (API: the zero point
     is added after rounding, before saturation).
@@ -348,7 +375,8 @@ def _encode_zero_point_array(a, in_type, fmt, opts, s, zp, backend,
     r = top = None
     while True:
         o.zero_point = -base
-        _encode_any(backend, _WIDE, a, in_type, o, s, codes, fmt, index)
+        _encode_any(backend, _WIDE, a, in_type, o, s, codes, fmt, index,
+                    random)
         part = codes.astype(np.int32)          # |r|, |zp| < 2^18: int32
         part += base                           # clip(r, base - 32768, top)
         r = part if r is None else np.where(r >= top, part, r)
@@ -532,6 +560,7 @@ def quantize(x: ArrayLike, fmt: AnyFormatLike, *,
              subnormals: BoolLike = True, scale: Optional[ArrayLike] = None,
              zero_point: Optional[ArrayLike] = None, seed: Seed = None,
              rbits: Optional[IntLike] = None,
+             random_bits: Optional[ArrayLike] = None,
              out: Optional[NDArray[Any]] = None, backend: Backend = "auto",
              **block_args: Any) -> FloatArray:
     """Fake quantization: decode(encode(x)) in x's dtype, in one pass for
@@ -565,6 +594,8 @@ def quantize(x: ArrayLike, fmt: AnyFormatLike, *,
         As `encode`.
     rbits
         As `encode`.
+    random_bits
+        As `encode`.
     backend
         As `encode`.
     out
@@ -597,14 +628,15 @@ def quantize(x: ArrayLike, fmt: AnyFormatLike, *,
     """
     return _quantize(x, fmt, rounding=rounding, saturate=saturate,
                      subnormals=subnormals, scale=scale,
-                     zero_point=zero_point, seed=seed, rbits=rbits, out=out,
-                     backend=backend, **block_args)
+                     zero_point=zero_point, seed=seed, rbits=rbits,
+                     random_bits=random_bits, out=out, backend=backend,
+                     **block_args)
 
 
 def _quantize(x, fmt, *, rounding="nearest_even", saturate=False,
               subnormals=True, scale=None, zero_point=None, seed=None,
-              rbits=None, out=None, backend="auto", index=None,
-              **block_args):
+              rbits=None, random_bits=None, out=None, backend="auto",
+              index=None, **block_args):
     """quantize, with x a chunk of a larger array when index is its index
     map (see _encode); block formats take it too."""
     unknown = [k for k in block_args if k not in _BLOCK_ARGS]
@@ -622,11 +654,12 @@ def _quantize(x, fmt, *, rounding="nearest_even", saturate=False,
                             f"take {', '.join(given)}: blocks saturate, "
                             "keep subnormals and compute their own scales; "
                             "it takes quantize_blocks' arguments ("
-                            f"{', '.join(_BLOCK_ARGS)}, rounding, seed) "
-                            "and out")
+                            f"{', '.join(_BLOCK_ARGS)}, rounding, seed, "
+                            "random_bits) and out")
         check_backend(backend)
         res = blocks.quantize(x, fmt, rounding=rounding, seed=seed,
-                              index=index, **block_args)
+                              index=index, random_bits=random_bits,
+                              **block_args)
         return _deliver(res, check_out(out, res.shape, res.dtype, (x,)))
     if block_args:
         raise TypeError(f"{', '.join(block_args)}: arguments of block "
@@ -636,6 +669,9 @@ def _quantize(x, fmt, *, rounding="nearest_even", saturate=False,
     assert isinstance(fmt, Format)      # block formats returned above
     check_backend(backend)
     if _is_device_array(x):
+        if random_bits is not None:
+            raise TypeError("random_bits takes host (NumPy) inputs only, "
+                            "not device arrays")
         from . import _cuda          # on first use: see encode
         return _cuda.quantize(x, fmt, rounding=rounding, saturate=saturate,
                               subnormals=subnormals, scale=scale,
@@ -648,6 +684,10 @@ def _quantize(x, fmt, *, rounding="nearest_even", saturate=False,
     opts = make_opts(fmt, rounding, saturate, subnormals, seed, rbits,
                      zero_point)
     scale = _scale_values(scale)
+    if index is not None and random_bits is not None:
+        raise ValueError("random_bits cannot be combined with an index map "
+                         "(chunks of a larger array)")
+    words = attach_random_bits(opts, random_bits, a.shape, rbits)
     s = check_scale(scale, a.shape, _compute_dtype(a.dtype))
     zp = val.check_zero_point(zero_point, fmt, a.shape)
     if in_type not in (lib.LP_F64, lib.LP_F32) or out_dtype != a.dtype \
@@ -656,7 +696,8 @@ def _quantize(x, fmt, *, rounding="nearest_even", saturate=False,
         codes = _encode(a, fmt, rounding=rounding, saturate=saturate,
                         subnormals=subnormals, scale=scale,
                         zero_point=zero_point, seed=int(opts.seed),
-                        rbits=rbits, backend=backend, index=index)
+                        rbits=rbits, random_bits=random_bits,
+                        backend=backend, index=index)
         return _deliver(decode(codes, fmt, dtype=out_dtype, scale=scale,
                                zero_point=zero_point, backend=backend), out)
     res = _result(out, a.shape, a.dtype)
@@ -666,7 +707,8 @@ def _quantize(x, fmt, *, rounding="nearest_even", saturate=False,
         if index is None and _use_numba(backend, fmt, opts, in_type, a.size,
                                         "quantize"):
             from . import _numba_backend     # on first use: see _encode_any
-            err = _numba_backend.quantize(fmt, a, in_type, opts, s, res)
+            err = _numba_backend.quantize(fmt, a, in_type, opts, s, res,
+                                          random=words)
         else:
             sp = ffi.new("double *", s) if s is not None else ffi.NULL
             es = a.dtype.itemsize
@@ -695,7 +737,8 @@ def _use_numba(backend, fmt, opts, in_type, n, op="encode"):
     else: its float32 / shift / F16C paths are as fast.  docs/numba.md."""
     if backend == "numba":
         return True
-    if backend == "c" or n < (1 << 18) or "numba" not in sys.modules:
+    if backend == "c" or n < (1 << 18) or "numba" not in sys.modules \
+            or opts.random != ffi.NULL:
         return False
     from . import _numba_backend     # cheap: Numba is loaded already
     return _numba_backend.auto_prefers(fmt, opts, in_type, op)

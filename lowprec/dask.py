@@ -363,7 +363,7 @@ def quantize_blocks(x, fmt, *, block=None, axis=-1, scale_format=None,
     if isinstance(blk, tuple):
         axes, sizes = list(range(nd - len(blk), nd)), list(blk)
     else:
-        axes, sizes = [probe.axis], [blk]
+        axes, sizes = [int(probe.axis)], [blk]  # type: ignore[arg-type]
     chunks = list(x.chunks)
     for ax, b in zip(axes, sizes):
         chunks[ax] = _block_chunks(chunks[ax], b, x.shape[ax])

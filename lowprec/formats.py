@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import re
 from decimal import Decimal
 from typing import (TYPE_CHECKING, Any, Dict, Optional, Tuple, Union,
                     overload)
@@ -634,7 +635,9 @@ for _name, _aliases, _fmt in _REGISTRY:
 
 
 def formats() -> Dict[str, Union[FloatFormat, IntFormat]]:
-    """Every built-in format by name (aliases are not keys).
+    """Every built-in format by name (aliases are not keys; the parametric
+    IEEE P3109 family, :func:`p3109`, is not listed: get_format makes its
+    members by name).
 
     Examples
     --------
@@ -645,6 +648,98 @@ def formats() -> Dict[str, Union[FloatFormat, IntFormat]]:
     True
     """
     return dict(_FORMATS)
+
+
+# -- IEEE P3109 -------------------------------------------------------------
+
+P3109_DOMAINS = ("extended", "finite")
+_P3109: Dict[str, FloatFormat] = {}
+_P3109_NAME = re.compile(r"binary(\d+)p(\d+)([su])([ef])")
+_P3109_ALIAS = re.compile(r"p3109_k(\d+)p(\d+)([su])([ef])")
+
+
+def p3109(k: int, p: int, *, signed: bool = True,
+          domain: str = "extended") -> FloatFormat:
+    """The IEEE P3109 format of k bits and precision p (interim report).
+
+    p bits of precision (p - 1 stored mantissa bits), k - p exponent bits
+    signed (k - p + 1 unsigned), bias 2^(exponent bits - 1) (signed:
+    2^(k-p-1); unsigned: 2^(k-p)), subnormals, one zero (no -0) and one
+    NaN: 0x80...0 (the code -0 would have) when signed, the all-ones code
+    when unsigned.  The extended domain has infinities, the largest codes
+    below the NaN (signed: 0x7F...F and 0xFF...F; unsigned: all-ones - 1);
+    the finite domain has none.  As a FloatFormat: signed is
+    ``FloatFormat(k - p, p - 1, bias=..., infs=extended, nans="negzero",
+    negzero=False)``, unsigned ``nans="top", signed=False``.
+
+    Parameters
+    ----------
+    k : int
+        The width in bits, 2..16.
+    p : int
+        The precision: 1..k-1 signed, 1..k unsigned, and at most 8
+        exponent bits (p >= k - 8 signed, p >= k - 7 unsigned).
+    signed : bool
+        Signed (one NaN at 0x80...0) or unsigned (NaN all-ones).
+    domain : str
+        "extended" (with infinities) or "finite".
+
+    Returns
+    -------
+    FloatFormat
+        The format named ``binary{k}p{p}{s|u}{e|f}`` (get_format knows the
+        name, and gfloat's ``p3109_k{k}p{p}{se|sf|ue|uf}``).
+
+    Raises
+    ------
+    TypeError
+        Arguments of the wrong kind.
+    ValueError
+        k, p out of range, an unknown domain, or a format without a finite
+        non-zero value (binary2p1se).
+
+    Examples
+    --------
+    >>> import lowprec as lp
+    >>> f = lp.p3109(8, 3)
+    >>> f.name, f.bias, f.max, f.nan_code, f.inf_code
+    ('binary8p3se', 16, 49152.0, 128, 127)
+    """
+    k = check_int(k, "p3109 k", 2, 16)
+    signed = check_bool(signed, "p3109 signed")
+    p = check_int(p, "p3109 p", 1, k - 1 if signed else k)
+    domain = check_choice(domain, "p3109 domain", P3109_DOMAINS)
+    ebits = k - p + (0 if signed else 1)
+    if ebits > 8:
+        raise ValueError(f"p3109 p must be >= {k - 8 + (0 if signed else 1)}"
+                         f" for k={k}: binary{k}p{p} would have {ebits} "
+                         "exponent bits, lowprec holds at most 8")
+    name = f"binary{k}p{p}{'s' if signed else 'u'}{domain[0]}"
+    f = _P3109.get(name)
+    if f is None:
+        if signed and k == 2 and domain == "extended":
+            raise ValueError(f"p3109: {name} has no finite non-zero value "
+                             "(its codes are 0, +inf, NaN and -inf)")
+        f = FloatFormat(ebits, p - 1, bias=1 << (ebits - 1),
+                        infs=domain == "extended",
+                        nans="negzero" if signed else "top", negzero=False,
+                        signed=signed, name=name)
+        _P3109[name] = f
+    return f
+
+
+def _p3109_by_name(spec: str) -> Optional[FloatFormat]:
+    """The P3109 format a name (binary8p3se) or gfloat alias
+    (p3109_k8p3se) stands for, or None when spec is neither."""
+    m = _P3109_NAME.fullmatch(spec) or _P3109_ALIAS.fullmatch(spec)
+    if m is None:
+        return None
+    k, p, s, d = m.groups()
+    try:
+        return p3109(int(k), int(p), signed=s == "s",
+                     domain="extended" if d == "e" else "finite")
+    except ValueError as exc:
+        raise ValueError(f"format {spec!r}: {exc}") from None
 
 
 @overload
@@ -708,8 +803,13 @@ def get_format(spec: Union[FormatLike, BlockFormat]
             block_format = _recipe_of(spec)     # mxfp4, nvfp4, ...
             if block_format is not None:
                 return block_format
+            p3109_format = _p3109_by_name(spec.lower())
+            if p3109_format is not None:
+                return p3109_format
             raise ValueError(f"unknown format {spec!r}; known: "
-                             f"{', '.join(sorted(_ALIASES))}")
+                             f"{', '.join(sorted(_ALIASES))}, and the IEEE "
+                             "P3109 names binary{k}p{p}{s|u}{e|f} "
+                             "(p3109_k{k}p{p}{se|sf|ue|uf})")
         return _FORMATS[key]
     try:
         dt = np.dtype(spec)

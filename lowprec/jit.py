@@ -57,7 +57,7 @@ from numba.core.registry import CPUDispatcher
 from . import _numba_core as core
 from . import _validate as val
 from ._numba_backend import k32
-from ._options import check_rounding
+from ._options import check_rounding, check_saturate
 from .formats import get_format
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ class _Spec:
         self.fmt = fmt = get_format(fmt)
         self.label = fmt.name or repr(fmt)
         self.mode = check_rounding(rounding)
-        saturate = val.check_bool(saturate, "saturate")
+        saturate = check_saturate(saturate)
         subnormals = val.check_bool(subnormals, "subnormals")
         rbits = val.check_rbits(rbits)
         self.zp = zp = val.check_zero_point(zero_point, fmt) or 0

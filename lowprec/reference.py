@@ -539,6 +539,15 @@ def _exact_input(x):
     return "finite", negative, abs(Fraction(x))
 
 
+def _saturate_mode(saturate):
+    """The overflow policy's name: "ovfinf", "satfinite" or "satpropagate"."""
+    if saturate is True or saturate is False:
+        return "satfinite" if saturate else "ovfinf"
+    if saturate in ("ovfinf", "satfinite", "satpropagate"):
+        return saturate
+    raise ValueError(f"unknown saturate {saturate!r}")
+
+
 def _round_up(mode, negative, lo_sig, d, rand, rbits, odd_up):
     """Rule 3: should the magnitude go to the upper neighbour?
 
@@ -599,7 +608,8 @@ def _name_mode(rounding):
 
 
 def ref_encode(fmt: Any, x: Union[Fraction, int, float],
-               rounding: Rounding = "nearest_even", saturate: bool = False,
+               rounding: Rounding = "nearest_even",
+               saturate: Union[bool, str] = False,
                subnormals: bool = True, zero_point: int = 0,
                rand: Optional[int] = None, rbits: int = 64) -> int:
     """Correctly rounded code of the exact value ``x`` in format ``fmt``.
@@ -616,7 +626,10 @@ def ref_encode(fmt: Any, x: Union[Fraction, int, float],
         A name of ``ROUNDING_MODES`` (aliases rne, rna, rz, ru, rd, ro,
         sr).
     saturate
-        Overflow gives ±max instead of ±inf/NaN (float formats).
+        Overflow policy (float formats): False or "ovfinf" (rule 4), True
+        or "satfinite" (overflow and ±inf inputs give ±max),
+        "satpropagate" (finite overflow gives ±max, ±inf inputs as
+        "ovfinf").
     subnormals
         False flushes results that are subnormal after rounding to 0.
     zero_point
@@ -643,13 +656,14 @@ def ref_encode(fmt: Any, x: Union[Fraction, int, float],
     Notes
     -----
     Rules (numbers cited in the code):
-    1. NaN -> canonical NaN.  ±inf -> ±inf code; without inf: ±max when
-       saturating, else canonical NaN, else ±max.
+    1. NaN -> canonical NaN.  ±inf -> ±max under "satfinite", else the
+       ±inf code, else canonical NaN, else ±max.
     2. ±0 -> ±0 (-0 only if negzero); a format without zero -> canonical NaN.
     3. Round |x| on the grid whose quantum in binade [2^E, 2^(E+1)) is
        2^(max(E, emin) - mbits), exponent unbounded above; pick the lower or
        upper neighbour per mode.
-    4. Overflow (rounded magnitude > max): saturate -> ±max; nearest modes and
+    4. Overflow (rounded magnitude > max): "satfinite" and "satpropagate"
+       -> ±max; "ovfinf": nearest modes and
        stochastic -> infinity; toward_zero, to_odd -> ±max; toward_positive ->
        +inf / -max; toward_negative -> +max / -inf.  "infinity" is the inf
        code, else canonical NaN, else ±max.
@@ -673,6 +687,7 @@ def ref_encode(fmt: Any, x: Union[Fraction, int, float],
     -4
     """
     mode = _name_mode(rounding)
+    saturate = _saturate_mode(saturate)
     if mode == "stochastic":
         if rand is None:
             raise ValueError("stochastic rounding needs rand= (e.g. ref_random(seed, index))")
@@ -725,7 +740,7 @@ def _encode_float(fmt, x, mode, saturate, flush_ok, rand, rbits):
     if kind == "inf":
         # API.md: "Infinite inputs: +-inf, or NaN without infinity, or +-max
         # when saturating" -- saturation wins even where inf exists.
-        if saturate:
+        if saturate == "satfinite":
             return signed(max_mag)
         return infinity()
 
@@ -761,7 +776,7 @@ def _encode_float(fmt, x, mode, saturate, flush_ok, rand, rbits):
 
     # 4. overflow, decided on the value rounded with unbounded exponent
     if r > lim["max"]:
-        if saturate:
+        if saturate != "ovfinf":
             return signed(max_mag)
         if mode in ("nearest_even", "nearest_away", "stochastic"):
             return infinity()

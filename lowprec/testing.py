@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._validate import code_range
+from ._validate import check_bool, code_range
 from .convert import decode
 from .formats import FloatFormat, IntFormat, get_format
 
@@ -72,6 +72,7 @@ def codes(fmt: FormatLike, *, finite: BoolLike = False) -> SearchStrategy[int]:
     """
     st = _st()
     fmt = get_format(fmt)
+    finite = check_bool(finite, "finite")
     if isinstance(fmt, IntFormat):
         return st.integers(fmt.min, fmt.max)
     s = st.integers(0, (1 << fmt.nbits) - 1)
@@ -171,6 +172,9 @@ def boundary_floats(fmt: FormatLike, dtype: DTypeLike = np.float64, *,
     st = _st()
     fmt = get_format(fmt)
     dtype = np.dtype(dtype)
+    allow_nan = check_bool(allow_nan, "allow_nan")
+    allow_infinity = check_bool(allow_infinity, "allow_infinity")
+    signed = check_bool(signed, "signed")
 
     def build(args):
         v, where, offset, neg = args

@@ -260,6 +260,20 @@ def test_jit_rbits(factory):
 
 BOOL_WRONG_KIND = [1, 0, 1.0, "yes", "False", None, np.array([True]),
                    np.int8(1)]
+# saturate also takes policy names: other strings are unknown names
+SAT_WRONG_KIND = [b for b in BOOL_WRONG_KIND if not isinstance(b, str)]
+SAT_UNKNOWN = ["yes", "False", "True", "SATFINITE", ""]
+
+
+def _bool_or_sat(call, name):
+    """call(**{name: bad}) raises TypeError (wrong kind) or, for saturate,
+    ValueError on an unknown policy name."""
+    wrong = SAT_WRONG_KIND if name == "saturate" else BOOL_WRONG_KIND
+    for bad in wrong:
+        _raises(TypeError, name, lambda: call(**{name: bad}))
+    if name == "saturate":
+        for bad in SAT_UNKNOWN:
+            _raises(ValueError, name, lambda: call(**{name: bad}))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -268,8 +282,7 @@ BOOL_WRONG_KIND = [1, 0, 1.0, "yes", "False", None, np.array([True]),
 def test_boolean_options(name, entry, backend):
     call = functools.partial(ENCODE_ENTRIES[entry], backend, "e4m3",
                              x=X * 100)
-    for bad in BOOL_WRONG_KIND:
-        _raises(TypeError, name, lambda: call(**{name: bad}))
+    _bool_or_sat(call, name)
     for b in (True, False):
         np.testing.assert_array_equal(call(**{name: np.bool_(b)}),
                                       call(**{name: b}))
@@ -279,8 +292,7 @@ def test_boolean_options(name, entry, backend):
 def test_jit_boolean_options(factory):
     make = getattr(lp.jit, factory)
     for name in ("saturate", "subnormals"):
-        for bad in (1, "yes", None):
-            _raises(TypeError, name, lambda: make("e4m3", **{name: bad}))
+        _bool_or_sat(functools.partial(make, "e4m3"), name)
 
 
 # -- rounding and backend (choices) ----------------------------------------
@@ -433,7 +445,8 @@ def _canonical(param, value):
     if param in ("saturate", "subnormals"):
         if isinstance(value, (bool, np.bool_)):
             return True, bool(value)
-        return False, None
+        # saturate takes policy names: a string is of the right kind
+        return param == "saturate" and isinstance(value, str), value
     if value is None:
         return param in ("seed", "rbits", "zero_point"), None
     if isinstance(value, (bool, np.bool_)):
@@ -636,8 +649,7 @@ def test_matmul_output_arguments():
     _raises(ValueError, "out_scale",
             lambda: _mm(out_format="e4m3", out_scale=np.ones((5, 5))))
     for kw in (dict(), dict(out_format="e4m3")):
-        for bad in BOOL_WRONG_KIND:
-            _raises(TypeError, "saturate", lambda: _mm(saturate=bad, **kw))
+        _bool_or_sat(functools.partial(_mm, **kw), "saturate")
         for bad in (None, 3, lp.get_format("e4m3")):
             _raises(TypeError, "out_rounding",
                     lambda: _mm(out_rounding=bad, **kw))
@@ -684,8 +696,7 @@ def test_accumulator_rbits_and_flags():
     assert make(rbits=np.uint8(12)) == make(rbits=12)
     assert make(rbits=None) == make(rbits=64)
     for name in ("saturate", "subnormals"):
-        for bad in BOOL_WRONG_KIND:
-            _raises(TypeError, name, lambda: make(**{name: bad}))
+        _bool_or_sat(make, name)
         assert make(**{name: np.bool_(False)}) == make(**{name: False})
     _raises(TypeError, "rounding", lambda: lp.Accumulator("bf16", None))
     for bad in (3, None, 1.5):
@@ -778,7 +789,8 @@ def _canonical_arg(param, value):
     if param in {p for _, p in BOOL_PARAMS}:
         if isinstance(value, (bool, np.bool_)):
             return True, bool(value)
-        return False, None
+        # saturate takes policy names: a string is of the right kind
+        return param == "saturate" and isinstance(value, str), value
     if value is None:
         return param in TAKE_NONE, None
     if lp._validate.is_integer(value):

@@ -233,7 +233,7 @@ def _check_output(out_format, out_scale, out_rounding, saturate, shape):
     """The output format (or None) after checking the output stage's
     arguments, whether or not they are used; out_scale needs out_format."""
     check_rounding(out_rounding, "out_rounding")
-    v.check_bool(saturate, "saturate")
+    v.check_saturate(saturate)
     if out_format is None:
         if out_scale is not None:
             raise ValueError(f"out_scale {v.describe_value(out_scale)} needs "

@@ -102,7 +102,7 @@ class Accumulator:
             raise ValueError(f"Accumulator format must be a signed float "
                              f"format with a zero, not {fmt.name or fmt!r}")
         mode = check_rounding(rounding)
-        saturate = v.check_bool(saturate, "saturate")
+        saturate = v.saturate_value(saturate)
         subnormals = v.check_bool(subnormals, "subnormals")
         seed = v.check_seed(seed)
         if seed is None:
@@ -134,8 +134,8 @@ class Accumulator:
 
     def __repr__(self) -> str:
         extra = ""
-        if self.saturate:
-            extra += ", saturate=True"
+        if self.saturate is not False:
+            extra += f", saturate={self.saturate!r}"
         if not self.subnormals:
             extra += ", subnormals=False"
         if check_rounding(self.rounding) == lib.LP_SR:
@@ -151,7 +151,7 @@ class Accumulator:
         """Exactly the "fp32" rule: float32, nearest even, IEEE overflow."""
         return (self.format == get_format("float32")
                 and check_rounding(self.rounding) == lib.LP_RNE
-                and not self.saturate and self.subnormals)
+                and self.saturate is False and self.subnormals)
 
 
 def _accumulator(fmt, rounding, saturate, subnormals, seed, rbits):
