@@ -288,13 +288,18 @@ def _align_exp(v: np.ndarray, emin: int) -> np.ndarray:
 
 
 def _round_int(s: np.ndarray, s_exp: np.ndarray, p: int, rounding: str,
-               acc: Fmt) -> np.ndarray:
+               acc: Fmt, alt=None) -> np.ndarray:
     """float64 values of s * 2^s_exp (s int64, |s| < 2^53) rounded once to
-    p bits in acc's range, overflow to +-inf, zero to +0."""
+    p bits in acc's range, overflow to +-inf, zero to +0.  alt: see
+    ALTERNATIVES."""
+    alt = alt or {}
     mag = np.abs(s)
     _, blen = np.frexp(mag.astype(np.float64))     # exact: mag < 2^53
     vexp = blen.astype(np.int64) - 1 + s_exp
-    q = np.maximum(vexp - p + 1, acc.min_subnormal_exp)
+    sub = acc.min_subnormal_exp
+    if alt.get("subnormal_grid") == "out_bits":
+        sub = acc.emin - p + 1
+    q = np.maximum(vexp - p + 1, sub)
     shift = q - s_exp
     sh = np.clip(shift, 0, 62)
     r = mag >> sh
@@ -307,21 +312,41 @@ def _round_int(s: np.ndarray, s_exp: np.ndarray, p: int, rounding: str,
         raise ValueError(f"rounding {rounding!r} is not a hardware mode")
     out_exp = np.where(shift > 0, q, s_exp)
     val = np.ldexp(r.astype(np.float64), out_exp)
-    val = np.where(val > float(acc.max), np.inf, val)
+    big = float(acc.max) if alt.get("overflow") != "max" else np.inf
+    val = np.where(val > big, np.inf, val)
+    if alt.get("overflow") == "max":
+        val = np.minimum(val, float(acc.max))
+    if alt.get("zero_sign") == "ieee":
+        return np.where(s < 0, -val, np.where(s == 0, 0.0, val))
     return np.where(s < 0, -val, val)
 
 
+# Rules the records rule out, as switches of the vectorised form (the
+# tests show each one mismatches some records, so each fact is decided):
+ALTERNATIVES = {
+    "subnormal_grid": "out_bits",   # subnormals keep out_bits - 1 bits below emin
+    "overflow": "max",              # toward-zero overflow saturates
+    "zero_sign": "ieee",            # -0 + -0 = -0, tiny negative -> -0
+    "zero_c": "keep",               # zero sum with c = -0 keeps c's -0
+    "c_emin": "none",               # subnormal c aligned at floor(log2|c|)
+    "operand_emin": "none",         # subnormal operands at floor(log2|x|)
+}
+
+
 def fused_step(P: np.ndarray, PE: np.ndarray, C: np.ndarray, *, acc: Fmt,
-               align_bits: int, out_bits: int, out_rounding: str):
+               align_bits: int, out_bits: int, out_rounding: str, alt=None):
     """Vectorised fused step over rows.
 
     P: (N, G) float64 products (exact; NaN/inf as float64 gives them, so
     inf * 0 is already NaN), PE: (N, G) their alignment exponents,
     C: (N,) float64 accumulator input.  Returns (N,) float64 results
-    (exact values of acc; NaN for NaN)."""
+    (exact values of acc; NaN for NaN).  alt: a dict of ALTERNATIVES
+    (tests only)."""
+    alt = alt or {}
     C = np.asarray(C, np.float64)
     T = np.concatenate([P, C[:, None]], axis=1)
-    TE = np.concatenate([PE, _align_exp(C, acc.emin)[:, None]], axis=1)
+    c_emin = -10**6 if alt.get("c_emin") == "none" else acc.emin
+    TE = np.concatenate([PE, _align_exp(C, c_emin)[:, None]], axis=1)
     fin = np.isfinite(T)
     live = fin & (T != 0)
     E = np.where(live, TE, np.iinfo(np.int64).min).max(axis=1)
@@ -331,7 +356,13 @@ def fused_step(P: np.ndarray, PE: np.ndarray, C: np.ndarray, *, acc: Fmt,
         t = np.trunc(np.ldexp(np.where(live, T, 0.0), scale))
     assert np.all(np.abs(t) < 2.0 ** (align_bits + 4))
     s = t.astype(np.int64).sum(axis=1)
-    out = _round_int(s, E - align_bits, out_bits, out_rounding, acc)
+    out = _round_int(s, E - align_bits, out_bits, out_rounding, acc, alt)
+    if alt.get("zero_c") == "keep":
+        out = np.where((s == 0) & (C == 0) & np.signbit(C), -0.0, out)
+    if alt.get("zero_sign") == "ieee":
+        # an all-zero sum keeps the sign when every term is a -0
+        negz = (np.signbit(T) | ~(T == 0)).all(axis=1) & (T == 0).all(axis=1)
+        out = np.where(negz, -0.0, out)
     # step 6: NaN, +inf + -inf, inf
     nan = np.isnan(T).any(axis=1)
     pinf = (T == np.inf).any(axis=1)
@@ -349,15 +380,18 @@ def _products(a_vals, b_vals, a_fmt, b_fmt):
 
 
 def fused_dot(a_vals, b_vals, c, *, group, a_fmt, b_fmt, acc, align_bits,
-              out_bits, out_rounding, promote_every=None):
+              out_bits, out_rounding, promote_every=None, alt=None):
     """Vectorised fused_dot_exact: a_vals, b_vals (N, K) float64 operand
     values, c (N,) float64; returns (N,) float64 results."""
     a_vals = np.asarray(a_vals, np.float64)
     b_vals = np.asarray(b_vals, np.float64)
     n, k = a_vals.shape
+    if (alt or {}).get("operand_emin") == "none":
+        a_fmt = Fmt(a_fmt.name, a_fmt.dtype, -10**6, a_fmt.mbits, a_fmt.max)
+        b_fmt = Fmt(b_fmt.name, b_fmt.dtype, -10**6, b_fmt.mbits, b_fmt.max)
     P, PE = _products(a_vals, b_vals, a_fmt, b_fmt)
     step = dict(acc=acc, align_bits=align_bits, out_bits=out_bits,
-                out_rounding=out_rounding)
+                out_rounding=out_rounding, alt=alt)
 
     def chain(lo, hi, d):
         for g in range(lo, hi, group):
@@ -424,26 +458,41 @@ INSTRUCTIONS = {
 
 
 def _dot(instr: Instr, a_vals, b_vals, c, a_fmt, b_fmt, exact=False,
-         promote_every=None):
+         promote_every=None, alt=None):
     kw = dict(group=instr.group, a_fmt=a_fmt, b_fmt=b_fmt,
               acc=ACC[instr.acc], align_bits=instr.align_bits,
               out_bits=instr.out_bits, out_rounding=instr.out_rounding,
               promote_every=promote_every)
     if exact:
         return fused_dot_exact(a_vals, b_vals, c, **kw)
-    return fused_dot(a_vals, b_vals, c, **kw)
+    return fused_dot(a_vals, b_vals, c, alt=alt, **kw)
 
 
-def fp8_mma_sync(a_vals, b_vals, c, acc: str, exact=False):
+# Structures of the fp8 mma.sync the records rule out (tests only):
+FP8_MMA_ALTERNATIVES = (
+    "one_step",     # one HMMA step over all 32 k, then c added
+    "c_in_step",    # c is the first step's accumulator input, no FADD
+    "halves",       # steps over k < 16 and k >= 16 instead of k mod 4
+    "fp8_emin",     # operands aligned at the fp8 format's emin
+    "inner_f32",    # (f16 accumulator) inner steps are f16 -> f32 HMMAs
+)
+
+
+def fp8_mma_sync(a_vals, b_vals, c, acc: str, exact=False, structure=None,
+                 fp8_fmts=None):
     """fp8 mma.sync m16n8k32: the operands as f16 values (alignment emin
     -14), one f16 HMMA step over k mod 4 in {0, 1} from +0, a second over
     k mod 4 in {2, 3} on top, then c added with one RNE addition in the
-    accumulator format (FADD / HADD2)."""
+    accumulator format (FADD / HADD2).  structure: one of
+    FP8_MMA_ALTERNATIVES (vectorised form only; tests only)."""
     f16 = OPERANDS["f16"]
     instr = INSTRUCTIONS["hmma_" + acc]
     k = np.arange(np.shape(a_vals)[-1])
     first, second = (k % 4) < 2, (k % 4) >= 2
     a_vals, b_vals = np.asarray(a_vals), np.asarray(b_vals)
+    if structure is not None:
+        return _fp8_mma_alternative(a_vals, b_vals, c, acc, structure,
+                                    fp8_fmts)
     if exact:
         d = _dot(instr, a_vals[first], b_vals[first], 0.0, f16, f16, True)
         d = float("nan") if d is NAN else float(d) if not isinstance(
@@ -459,6 +508,37 @@ def fp8_mma_sync(a_vals, b_vals, c, acc: str, exact=False):
     # * two f32 values: float64 holds 53 >= 2*24 + 2 bits, so rounding the
     #   float64 sum to float32 is the correctly rounded float32 sum; two
     #   f16 values: their float64 sum is exact.
+    with np.errstate(over="ignore"):
+        return np.asarray(s).astype(ACC[acc].dtype).astype(np.float64)
+
+
+def _fp8_mma_alternative(a_vals, b_vals, c, acc, structure, fp8_fmts):
+    f16 = OPERANDS["f16"]
+    instr = INSTRUCTIONS["hmma_" + acc]
+    n, kk = a_vals.shape
+    k = np.arange(kk)
+    first, second = (k % 4) < 2, (k % 4) >= 2
+    fa = fb = f16
+    if structure == "halves":
+        first, second = k < kk // 2, k >= kk // 2
+    if structure == "fp8_emin":
+        fa, fb = fp8_fmts
+    if structure == "inner_f32":
+        instr = INSTRUCTIONS["hmma_f32"]
+    start = np.asarray(c, np.float64) if structure == "c_in_step" \
+        else np.zeros(n)
+    if structure == "one_step":
+        d = _dot(Instr(32, instr.align_bits, instr.out_bits,
+                       instr.out_rounding, instr.acc),
+                 a_vals, b_vals, start, fa, fb)
+    else:
+        d = _dot(instr, a_vals[:, first], b_vals[:, first], start, fa, fb)
+        d = _dot(instr, a_vals[:, second], b_vals[:, second], d, fa, fb)
+    if structure == "c_in_step":
+        s = d
+    else:
+        with np.errstate(invalid="ignore", over="ignore"):
+            s = d + np.asarray(c, np.float64)
     with np.errstate(over="ignore"):
         return np.asarray(s).astype(ACC[acc].dtype).astype(np.float64)
 
