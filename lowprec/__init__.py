@@ -11,6 +11,7 @@ from .formats import Format, FloatFormat, IntFormat, formats, get_format
 from .convert import encode, decode, quantize, pack, unpack
 from .matmul import scaled_matmul, Accumulator, int_matmul, requantize
 from .blocks import BlockFormat, BlockTensor, quantize_blocks, block_scales
+from . import hardware
 
 __version__ = "0.1.0"
 
@@ -42,4 +43,4 @@ __all__ = ["Format", "FloatFormat", "IntFormat", "formats", "get_format",
            "encode", "decode", "quantize", "pack", "unpack", "scaled_matmul",
            "Accumulator", "int_matmul", "requantize", "jit", "get_include",
            "get_library", "BlockFormat", "BlockTensor", "quantize_blocks",
-           "block_scales"]
+           "block_scales", "hardware"]
