@@ -115,7 +115,7 @@ def test_all_float32_inputs(name):
 
 def test_torch_half_casts_equal_cvt_rn():
     z = _load("conv_f32_f16_bf16.npz")
-    for t, ptx in (("float16", "f16"), ("bfloat16", "bf16")):
+    for t, ptx in (("float16", "fp16"), ("bfloat16", "bf16")):
         for key in ("starts", "codes"):
             assert np.array_equal(z[f"f32_torch_{t}__{key}"],
                                   z[f"f32_{ptx}_rn_ptx__{key}"])
@@ -162,7 +162,7 @@ def test_fp8_to_float16_every_input(name):
 
 # -- forms without a table: the PTX definition on a recorded table -------------
 
-@pytest.mark.parametrize("fmt,ptx", [("float16", "f16"),
+@pytest.mark.parametrize("fmt,ptx", [("float16", "fp16"),
                                      ("bfloat16", "bf16")])
 def test_toward_zero_relu_and_satfinite(fmt, ptx):
     """cvt.rz.relu and cvt.rz.satfinite have no table: .relu is the rz
@@ -195,7 +195,7 @@ def test_shapes_and_dtypes():
     assert out.shape == (2, 2) and out.dtype == np.uint8
     assert out.tolist() == [[0x38, 0xc6], [0x7f, 0x7e]]
     assert h100.cvt(np.float32(2.0), "bf16").shape == ()
-    assert h100.cvt(np.zeros(0, np.float32), "f16").shape == (0,)
+    assert h100.cvt(np.zeros(0, np.float32), "fp16").shape == (0,)
     big_endian = np.float32([1.0, 2.0]).astype(">f4")
     assert h100.cvt(big_endian, "e5m2").tolist() == [0x3c, 0x40]
     assert h100.cvt(np.float32([1.0]), lp.get_format("float8_e5m2")) \
@@ -239,7 +239,7 @@ def test_forms_the_instruction_lacks(src, fmt, kw, match):
                                       ({"rounding": 0}, "rounding")])
 def test_wrong_kind_of_option(kw, match):
     with pytest.raises(TypeError, match=match):
-        h100.cvt(np.float32([1.0]), "f16", **kw)
+        h100.cvt(np.float32([1.0]), "fp16", **kw)
 
 
 def test_unknown_format_name():
