@@ -115,7 +115,7 @@ def test_all_float32_inputs(name):
 
 def test_torch_half_casts_equal_cvt_rn():
     z = _load("conv_f32_f16_bf16.npz")
-    for t, ptx in (("float16", "fp16"), ("bfloat16", "bf16")):
+    for t, ptx in (("float16", "f16"), ("bfloat16", "bf16")):
         for key in ("starts", "codes"):
             assert np.array_equal(z[f"f32_torch_{t}__{key}"],
                                   z[f"f32_{ptx}_rn_ptx__{key}"])
@@ -162,7 +162,7 @@ def test_fp8_to_float16_every_input(name):
 
 # -- forms without a table: the PTX definition on a recorded table -------------
 
-@pytest.mark.parametrize("fmt,ptx", [("float16", "fp16"),
+@pytest.mark.parametrize("fmt,ptx", [("float16", "f16"),
                                      ("bfloat16", "bf16")])
 def test_toward_zero_relu_and_satfinite(fmt, ptx):
     """cvt.rz.relu and cvt.rz.satfinite have no table: .relu is the rz
