@@ -173,6 +173,9 @@ def cvt(x, fmt, *, rounding="nearest_even", saturate=False, relu=False):
         neg = np.signbit(a) & ~nan
         bits = encode(a, fmt, rounding=_FULL_NAME[mode],
                       saturate=saturate or fp8_target)
+    bits = np.array(bits, cdt, copy=fp8_source)     # writeable, our own
     if relu:
-        bits = np.where(neg, cdt.type(0), bits)
-    return np.where(nan, nan_code, bits).astype(cdt, copy=False)
+        bits[neg] = 0
+    if nan.any():
+        bits[nan] = nan_code
+    return bits
