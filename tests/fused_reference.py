@@ -35,25 +35,36 @@ One fused step (README "What is known", steps 1-6)
 6. A NaN term, inf * 0 or +inf + -inf gives NaN; an infinite term
    otherwise gives that infinity; an exactly zero sum is +0.
 
-Facts established from the records (tests/test_fused_reference.py proves
-each on every shipped record; docs/hardware.md tells how)
+Facts the records decide (tests/test_fused_reference.py shows that the
+alternative mismatches records; docs/hardware.md says which)
 ------------------------------------------------------------------------
-* Subnormal results: rounded at the accumulator format's subnormal grid
-  (float32: multiples of 2^-149, f16: 2^-24), also for the 14-bit
-  fp8 -> float32 output, whose normal results keep 14 bits.
-* Overflow of a toward-zero rounding is +-inf, not +-max.
-* A zero sum, a sum that rounds to zero, and c = -0 with zero products
-  all give +0.
-* A subnormal c (float32 or f16) is aligned at its format's emin
-  (-126 / -14); a NaN or infinite c propagates like a NaN/inf term.
-* fp8 ``mma.sync``: the fp8 operands are decoded exactly to f16 values
-  (alignment emin -14).  For a float32 accumulator both inner steps are
-  the f16 -> f32 HMMA (F = 25, 24 bits toward zero) and c is added to their
-  result with one float32 round-to-nearest-even addition; for an f16
-  accumulator both are the f16 -> f16 HMMA (F = 25, 11 bits nearest even,
-  f16 range) and c is added with one f16 round-to-nearest-even addition.
-* fp16 ``matmul`` of (128, 4096, 128) is reproduced by split_k = 3,
-  (64, 1024, 64) by split_k = 1.
+* F, p, the rounding and the group of every native instruction of the
+  README table (one bit or one mode off mismatches).
+* Overflow of a toward-zero rounding is +-inf, not +-max (bf16 -> f32).
+* Subnormal f16 results are kept (f16 -> f16 HMMA).
+* A zero sum is +0, also when c is -0 and every product is zero.
+* A NaN or infinite c propagates like a NaN/inf term; inf * 0 and
+  +inf + -inf (products, or c against a product) give NaN.
+* fp8 ``mma.sync``: the two k mod 4 steps, then c added with one RNE
+  addition (FADD / HADD2); for the f16 accumulator the inner steps are
+  f16 -> f16 HMMAs (F = 25, 11 bits nearest even).  One step over all 32 k,
+  c inside the steps, halves of k, f32 inner steps for the f16 output and
+  a native QGMMA all mismatch.
+* cuBLASLt: the 128-k promotion without fast accumulation, the rowwise
+  epilogue order R32(acc * sb[j]) * sa[i]; fp16 ``matmul`` (128, 4096,
+  128) takes split_k = 3, (64, 1024, 64) split_k = 1.
+
+Choices the records do not decide (both readings reproduce every record)
+------------------------------------------------------------------------
+* Subnormal float32 results (none occur in the records): rounded on the
+  float32 subnormal grid (multiples of 2^-149), also for the 14-bit
+  fp8 -> f32 output.
+* Alignment of a subnormal c and of subnormal operands at the format's
+  emin (README step 1) versus at floor(log2|x|): F = 25 / 13 is wide
+  enough that no record tells them apart; the README's rule is kept.
+* The sign of a negative result that rounds to zero (none occur).
+* fp8 ``mma.sync`` operands aligned at f16's emin -14 versus the fp8
+  format's emin (-6 for e4m3): no record tells them apart.
 
 NaN results: ``to_bits`` writes 0x7fffffff / 0x7fff, the hardware's code.
 """
@@ -300,6 +311,8 @@ def _round_int(s: np.ndarray, s_exp: np.ndarray, p: int, rounding: str,
     if alt.get("subnormal_grid") == "out_bits":
         sub = acc.emin - p + 1
     q = np.maximum(vexp - p + 1, sub)
+    if alt.get("subnormals") == "flush":
+        mag = np.where(vexp < acc.emin, 0, mag)
     shift = q - s_exp
     sh = np.clip(shift, 0, 62)
     r = mag >> sh
@@ -325,6 +338,7 @@ def _round_int(s: np.ndarray, s_exp: np.ndarray, p: int, rounding: str,
 # tests show each one mismatches some records, so each fact is decided):
 ALTERNATIVES = {
     "subnormal_grid": "out_bits",   # subnormals keep out_bits - 1 bits below emin
+    "subnormals": "flush",          # subnormal results flushed to zero
     "overflow": "max",              # toward-zero overflow saturates
     "zero_sign": "ieee",            # -0 + -0 = -0, tiny negative -> -0
     "zero_c": "keep",               # zero sum with c = -0 keeps c's -0
