@@ -82,7 +82,8 @@ __all__ = ["ACC", "OPERANDS", "Instr", "INSTRUCTIONS", "NAN", "POS_INF",
            "fused_step_exact", "fused_dot_exact", "to_bits",
            "fused_step", "fused_dot", "values_to_bits", "bits_to_values",
            "fp8_mma_sync", "record_variant", "scaled_mm", "fp16_matmul",
-           "round_f32", "round_bf16"]
+           "round_f32", "round_bf16", "fused_matmul", "ALTERNATIVES",
+           "FP8_MMA_ALTERNATIVES", "scaled_mm_epilogue"]
 
 
 # -- formats ---------------------------------------------------------------
@@ -644,3 +645,45 @@ def fp16_matmul(A_bits, B_bits, *, split_k, rows=None, chunk=256):
     with np.errstate(over="ignore"):
         return values_to_bits(out.astype(np.float16).astype(np.float64),
                               ACC["f16"])
+
+
+# -- a FusedAccumulator matmul, for comparing models ------------------------
+
+_NAMES = {"float8_e4m3fn": "e4m3", "e4m3": "e4m3", "float8_e5m2": "e5m2",
+          "e5m2": "e5m2", "float16": "f16", "fp16": "f16", "f16": "f16",
+          "bfloat16": "bf16", "bf16": "bf16", "float32": "f32",
+          "f32": "f32"}
+
+
+def fused_matmul(a, b, c=None, *, a_format, b_format, group, align_bits,
+                 out_bits=24, out_rounding="toward_zero",
+                 accumulator="float32", promote_every=None, chunk=1024):
+    """(M, N) float64 results of lp.FusedAccumulator(group, align_bits,
+    out_bits=..., out_rounding=..., accumulator=..., promote_every=...)
+    applied to a (M, K) and b (K, N): arrays of the formats' codes or of
+    their ml_dtypes / NumPy dtypes; c broadcastable to (M, N) (float32,
+    or float16 for accumulator="float16"), +0 when None.  NaN results are
+    NaN (values_to_bits gives the hardware codes)."""
+    fa, fb = OPERANDS[_NAMES[a_format]], OPERANDS[_NAMES[b_format]]
+    acc = ACC[_NAMES[accumulator]]
+
+    def values(x, f):
+        x = np.asarray(x)
+        if x.dtype.kind == "u":
+            return decode(x, f)
+        return x.astype(f.dtype).astype(np.float64)
+
+    A, B = values(a, fa), np.ascontiguousarray(values(b, fb).T)
+    m, n = A.shape[0], B.shape[0]
+    C = np.zeros((m, n)) if c is None else np.broadcast_to(
+        np.asarray(c).astype(acc.dtype).astype(np.float64), (m, n))
+    C = C.reshape(-1)
+    out = np.empty(m * n)
+    for lo in range(0, m * n, chunk):
+        rows = np.arange(lo, min(lo + chunk, m * n))
+        x, y = _pairs(A, B, rows)
+        out[rows] = fused_dot(x, y, C[rows], group=group, a_fmt=fa, b_fmt=fb,
+                              acc=acc, align_bits=align_bits,
+                              out_bits=out_bits, out_rounding=out_rounding,
+                              promote_every=promote_every)
+    return out.reshape(m, n)

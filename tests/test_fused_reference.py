@@ -395,3 +395,20 @@ def test_fp8_mma_sync_operand_emin_not_decided(variant):
                           structure="fp8_emin",
                           fp8_fmts=(r["a_fmt"], r["b_fmt"]))
     assert _mismatches(fr.values_to_bits(got, fr.ACC[r["acc"]]), r) == 0
+
+
+def test_fused_matmul_is_the_scaled_mm_chain(gemm):
+    """fused_matmul (the FusedAccumulator parameters) with QGMMA's
+    (32, 13, 14 bits toward zero) and promote_every=128 is the _scaled_mm
+    accumulator; from ml_dtypes arrays or from codes alike."""
+    import ml_dtypes
+    p = "smm_s2_d0__"
+    A, B = gemm[p + "A_codes"], gemm[p + "B_codes"]
+    want = fr.scaled_mm(A, B, use_fast_accum=False)
+    kw = dict(a_format="float8_e4m3fn", b_format="e4m3", group=32,
+              align_bits=13, out_bits=14, out_rounding="toward_zero",
+              promote_every=128)
+    assert np.array_equal(fr.fused_matmul(A, B.T, **kw), want)
+    got = fr.fused_matmul(A.view(ml_dtypes.float8_e4m3fn),
+                          B.T.view(ml_dtypes.float8_e4m3fn), **kw)
+    assert np.array_equal(got, want)
