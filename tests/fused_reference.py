@@ -19,6 +19,13 @@ they agree:
   the single rounding is done on those integers.  It exists because the
   GEMM records hold 67 million products.
 
+On top of the step: ``fp8_mma_sync``, ``scaled_mm`` (+
+``scaled_mm_epilogue``), ``fp16_matmul`` model the structures of the H100
+that are not plain chains; ``record_variant`` maps a record variant name
+to its model; ``fused_matmul`` takes lp.FusedAccumulator's parameters.
+``ALTERNATIVES`` / ``FP8_MMA_ALTERNATIVES`` switch on rules the records
+rule out (or leave open), for the tests that show which is which.
+
 One fused step (README "What is known", steps 1-6)
 ---------------------------------------------------
 1. A non-zero term has an alignment exponent: a product's is e_a + e_b,
@@ -125,7 +132,8 @@ CODE_DTYPES = {1: np.uint8, 2: np.uint16, 4: np.uint32}
 def decode(codes, fmt: Fmt) -> np.ndarray:
     """float64 values of codes (exact: every operand value is a float64)."""
     codes = np.asarray(codes)
-    return codes.view(fmt.dtype).astype(np.float64)
+    with np.errstate(invalid="ignore"):     # NaN codes stay NaN
+        return codes.view(fmt.dtype).astype(np.float64)
 
 
 # -- the exact definition (one element, Fractions) -------------------------
@@ -425,8 +433,14 @@ def fused_dot(a_vals, b_vals, c, *, group, a_fmt, b_fmt, acc, align_bits,
 
 def round_f32(x) -> np.ndarray:
     """float64 values rounded to nearest even float32 (as float64).
-    Used only on sums/products exact in float64 (two float32 values: the
-    sum fits 2 * 24 + 2 bits ... see callers)."""
+
+    Callers pass only exact float64 values (a product of two float32
+    values: 48 bits) or the float64 sum of two float32 values; rounding
+    that sum again to float32 is the correctly rounded float32 sum, since
+    53 >= 2 * 24 + 2 (double rounding is innocuous for +, -, *, / and sqrt
+    under that condition: Figueroa, "When is double rounding innocuous?",
+    SIGNUM 1995).  The Fraction form (_add_rne) does the same sums
+    exactly."""
     return np.asarray(x, np.float64).astype(np.float32).astype(np.float64)
 
 

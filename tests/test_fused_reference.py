@@ -412,3 +412,46 @@ def test_fused_matmul_is_the_scaled_mm_chain(gemm):
     got = fr.fused_matmul(A.view(ml_dtypes.float8_e4m3fn),
                           B.T.view(ml_dtypes.float8_e4m3fn), **kw)
     assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("fa,fb,instr", [
+    ("e4m3", "e4m3", "qgmma_f32"), ("e5m2", "e4m3", "qgmma_f16"),
+    ("e5m2", "e5m2", "qgmma_f32"), ("f16", "f16", "hmma_f32"),
+    ("f16", "f16", "hmma_f16"), ("bf16", "bf16", "hmma_f32")])
+def test_vectorised_form_equals_fraction_form(fa, fb, instr):
+    """On random codes of every kind (subnormals, NaN, inf, extremes) and
+    random accumulators (subnormal ones too), chained over two steps:
+    the vectorised rule and the Fraction definition agree bit for bit.
+    (Independent of the records: always runs.)"""
+    rng = np.random.default_rng(17)
+    a_fmt, b_fmt = fr.OPERANDS[fa], fr.OPERANDS[fb]
+    ins = fr.INSTRUCTIONS[instr]
+    acc = fr.ACC[ins.acc]
+    n, k = 300, 2 * ins.group
+
+    def codes(fmt, shape):
+        nbits = 8 * fmt.dtype.itemsize
+        dt = {8: np.uint8, 16: np.uint16, 32: np.uint32}[nbits]
+        c = rng.integers(0, 1 << nbits, shape, dtype=np.uint64)
+        # nine in ten magnitudes below 16 (sums stay finite mostly)
+        cap = int(np.array(16.0, fmt.dtype).view(dt))
+        mag = c & ((1 << (nbits - 1)) - 1)
+        c = np.where(rng.random(shape) < 0.9,
+                     (c - mag) | (mag % np.uint64(cap)), c)
+        # a third of the codes from the smallest exponents (subnormals)
+        small = rng.integers(0, 1 << (fmt.mbits + 2), shape, dtype=np.uint64)
+        sign = rng.integers(0, 2, shape, dtype=np.uint64) << (nbits - 1)
+        c = np.where(rng.random(shape) < 0.3, small | sign, c)
+        v = fr.decode(c.astype(dt), fmt)
+        # keep one NaN/inf in 20: most rows finite, some special
+        return np.where(np.isfinite(v) | (rng.random(shape) < 0.05), v, 1.5)
+
+    A, B = codes(a_fmt, (n, k)), codes(b_fmt, (n, k))
+    C = codes(acc, (n,))
+    got = fr.values_to_bits(fr._dot(ins, A, B, C, a_fmt, b_fmt), acc)
+    finite = np.isfinite(fr.bits_to_values(got, acc))
+    assert finite.sum() > 0.5 * n
+    for i in range(n):
+        want = fr.to_bits(fr._dot(ins, A[i], B[i], C[i], a_fmt, b_fmt,
+                                  exact=True), acc)
+        assert int(got[i]) == want, i
