@@ -11,6 +11,9 @@ from .formats import Format, FloatFormat, IntFormat, formats, get_format
 from .convert import encode, decode, quantize, pack, unpack
 from .matmul import scaled_matmul, Accumulator, int_matmul, requantize
 from .blocks import BlockFormat, BlockTensor, quantize_blocks, block_scales
+from .arith import (add, sub, mul, div, fma, sqrt, convert, FLAG_INEXACT,
+                    FLAG_UNDERFLOW, FLAG_OVERFLOW, FLAG_INFINITE,
+                    FLAG_INVALID)
 
 __version__ = "0.1.0"
 
@@ -42,4 +45,6 @@ __all__ = ["Format", "FloatFormat", "IntFormat", "formats", "get_format",
            "encode", "decode", "quantize", "pack", "unpack", "scaled_matmul",
            "Accumulator", "int_matmul", "requantize", "jit", "get_include",
            "get_library", "BlockFormat", "BlockTensor", "quantize_blocks",
-           "block_scales"]
+           "block_scales", "add", "sub", "mul", "div", "fma", "sqrt",
+           "convert", "FLAG_INEXACT", "FLAG_UNDERFLOW", "FLAG_OVERFLOW",
+           "FLAG_INFINITE", "FLAG_INVALID"]
