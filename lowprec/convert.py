@@ -120,13 +120,22 @@ def _encode_any(backend, fmt, a, in_type, opts, scale, codes, label_fmt):
 
 def encode(x, fmt, *, rounding="nearest_even", saturate=False,
            subnormals=True, scale=None, zero_point=None, seed=None,
-           rbits=None, out=None, backend="auto"):
+           rbits=None, out=None, backend="auto", flags=False,
+           tininess="after"):
     """Rounds x (optionally divided by scale) once to fmt; returns codes.
 
     See API.md section 2 for the full contract: rounding modes, overflow
-    rules, NaN and infinity handling, errors."""
+    rules, NaN and infinity handling, errors.  flags=True returns (codes,
+    flags), flags the uint8 IEEE exception flags of each element's rounding
+    (lp.FLAG_*, tininess "after" or "before" rounding; docs/arith.md); NaN
+    into a format without NaN then gives code 0 with FLAG_INVALID instead
+    of raising."""
     fmt = get_format(fmt)
     backend = check_backend(backend)
+    if val.check_bool(flags, "flags"):
+        return _encode_flags(x, fmt, rounding, saturate, subnormals, scale,
+                             zero_point, seed, rbits, out, tininess)
+    val.check_choice(tininess, "tininess", ("after", "before"))
     if _is_device_array(x):
         # Imported on first use: it loads numba.cuda (start-up time);
         # _cuda does not import this module.
@@ -152,6 +161,45 @@ def encode(x, fmt, *, rounding="nearest_even", saturate=False,
     codes = _result(out, a.shape, fmt.code_dtype)
     _encode_any(backend, fmt, a, in_type, opts, s, codes, fmt)
     return _deliver(codes, out)
+
+
+def _encode_flags(x, fmt, rounding, saturate, subnormals, scale,
+                  zero_point, seed, rbits, out, tininess):
+    """encode(..., flags=True): lp_encode_flags (the core element by
+    element) into codes and flags."""
+    if _is_device_array(x):
+        raise TypeError("encode(flags=True) takes host arrays, not device "
+                        "arrays")
+    a, in_type = as_input(x)
+    opts = make_opts(fmt, rounding, saturate, subnormals, seed, rbits,
+                     zero_point)
+    opts.tininess_before = val.check_choice(
+        tininess, "tininess", ("after", "before")) == "before"
+    out = check_out(out, a.shape, fmt.code_dtype, (x,))
+    s = check_scale(_scale_values(scale), a.shape, _compute_dtype(a.dtype))
+    zp = val.check_zero_point(zero_point, fmt, a.shape)
+    if isinstance(zp, np.ndarray):
+        raise ValueError("encode(flags=True) takes a scalar zero_point, "
+                         f"not an array of shape {zp.shape}")
+    if isinstance(s, np.ndarray):
+        a = _native(np.divide(a.astype(s.dtype, copy=False), s))
+        in_type = _IN_TYPES[a.dtype]
+        s = None
+    codes = _result(out, a.shape, fmt.code_dtype)
+    fl = np.zeros(a.shape, np.uint8)
+    if a.size:
+        sp = ffi.new("double *", s) if s is not None else ffi.NULL
+        es, cs = a.dtype.itemsize, codes.dtype.itemsize
+        bi, bo, bf = a.ctypes.data, codes.ctypes.data, fl.ctypes.data
+
+        def kernel(start, stop):
+            return lib.lp_encode_flags(
+                fmt.struct, opts, in_type,
+                ffi.cast("void *", bi + start * es), stop - start, sp, start,
+                ffi.cast("void *", bo + start * cs),
+                ffi.cast("uint8_t *", bf + start))
+        run_chunked(kernel, a.size)
+    return _deliver(codes, out), fl
 
 
 _E8M0 = np.dtype(ml_dtypes.float8_e8m0fnu)
@@ -324,7 +372,8 @@ _BLOCK_ARGS = ("block", "axis", "scale_format", "scale_rule", "tensor_amax")
 
 def quantize(x, fmt, *, rounding="nearest_even", saturate=False,
              subnormals=True, scale=None, zero_point=None, seed=None,
-             rbits=None, out=None, backend="auto", **block_args):
+             rbits=None, out=None, backend="auto", flags=False,
+             tininess="after", **block_args):
     """Fake quantization: decode(encode(x)) in x's dtype, in one pass for
     float32 and float64 inputs.
 
@@ -341,7 +390,8 @@ def quantize(x, fmt, *, rounding="nearest_even", saturate=False,
         given = [name for name, v, default in (
             ("saturate", saturate, False), ("subnormals", subnormals, True),
             ("scale", scale, None), ("zero_point", zero_point, None),
-            ("rbits", rbits, None)) if v is not default]
+            ("rbits", rbits, None), ("flags", flags, False),
+            ("tininess", tininess, "after")) if v is not default]
         if given:
             raise TypeError(f"quantize with block format {fmt!r} does not "
                             f"take {', '.join(given)}: blocks saturate, "
@@ -359,6 +409,20 @@ def quantize(x, fmt, *, rounding="nearest_even", saturate=False,
                         f"{getattr(get_format(fmt), 'name', None) or fmt!r}")
     fmt = get_format(fmt)
     check_backend(backend)
+    if val.check_bool(flags, "flags"):
+        # flags: encode's, then the exact values in x's dtype
+        a, in_type = as_input(x)
+        out_dtype = a.dtype if in_type in (lib.LP_F64, lib.LP_F32,
+                                           lib.LP_F16, lib.LP_BF16) \
+            else np.dtype(np.float64)
+        out = check_out(out, a.shape, out_dtype, (x,))
+        codes, fl = encode(a, fmt, rounding=rounding, saturate=saturate,
+                           subnormals=subnormals, scale=scale,
+                           zero_point=zero_point, seed=seed, rbits=rbits,
+                           flags=True, tininess=tininess)
+        return _deliver(decode(codes, fmt, dtype=out_dtype, scale=scale,
+                               zero_point=zero_point), out), fl
+    val.check_choice(tininess, "tininess", ("after", "before"))
     if _is_device_array(x):
         from . import _cuda          # on first use: see encode
         return _cuda.quantize(x, fmt, rounding=rounding, saturate=saturate,
