@@ -636,8 +636,9 @@ gmpy2 = pytest.importorskip("gmpy2")
 MPFR_MODES = {"nearest_even": gmpy2.RoundToNearest,
               "toward_zero": gmpy2.RoundToZero,
               "toward_positive": gmpy2.RoundUp,
-              "toward_negative": gmpy2.RoundDown,
-              "nearest_away": gmpy2.RoundAwayZero}
+              "toward_negative": gmpy2.RoundDown}
+# (gmpy2.RoundAwayZero is MPFR's directed rounding away from zero, not
+# nearest with ties away, which MPFR lacks: the Fraction tests cover it)
 
 
 def mpfr_context(fmt, mode):
@@ -656,7 +657,7 @@ def mpfr_values(op, fmt, a_vals, b_vals, mode):
     overflow, zero results, results below a NaN-only or zero-less range)."""
     ctx = mpfr_context(fmt, mode)
     out = []
-    with gmpy2.local_context(ctx):
+    with ctx:
         for x, y in zip(a_vals, b_vals):
             if x is None or y is None:
                 out.append(None)
@@ -670,7 +671,6 @@ def mpfr_values(op, fmt, a_vals, b_vals, mode):
 
 
 def _finite_values(fmt, codes):
-    vals = fmt.values() if False else None
     res = []
     for c in codes.tolist():
         v = ref_decode(fmt, c)
@@ -688,7 +688,7 @@ def compare_mpfr(op, name, a, b, mode):
     got = lp.decode(OPS[op](a, b, fmt, rounding=mode, flags=True)[0], fmt,
                     dtype=np.float64)
     av, bv = _finite_values(fmt, a), _finite_values(fmt, b)
-    with gmpy2.local_context(gmpy2.context(precision=200)):
+    with gmpy2.context(precision=200):
         av = [None if x is None else gmpy2.mpfr(x) for x in av]
         bv = [None if x is None else gmpy2.mpfr(x) for x in bv]
     want = mpfr_values(op, fmt, av, bv, mode)
@@ -696,7 +696,7 @@ def compare_mpfr(op, name, a, b, mode):
     first = None
     for i, w in enumerate(want):
         if w is None or not gmpy2.is_finite(w) or w == 0 \
-                or abs(float(w)) > fmt.max:
+                or abs(float(w)) > fmt.max or (w < 0 and not fmt.signed):
             continue
         if float(w) != got[i]:
             bad += 1
