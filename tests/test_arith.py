@@ -849,3 +849,50 @@ def test_docstring_examples():
         assert fn.__doc__ and "Example" in fn.__doc__
     failures, tried = doctest.testmod(arith, globs={"lp": lp}, verbose=False)
     assert tried >= 7 and failures == 0
+
+
+# -- the vectors command -------------------------------------------------------
+
+def _vector_lines(capsys, argv):
+    from lowprec.__main__ import main
+    assert main(argv) == 0
+    return [line.split() for line in capsys.readouterr().out.splitlines()]
+
+
+@pytest.mark.parametrize("op", ["mul", "fma", "sqrt"])
+def test_vectors_command_against_softfloat(capsys, op):
+    """TestFloat lines (operands, result, flags in hex) of float16, checked
+    by SoftFloat."""
+    rows = _vector_lines(capsys, ["vectors", op, "float16", "--rounding",
+                                  "toward_negative", "--flags", "--count",
+                                  "300", "--seed", "4"])
+    arity = {"fma": 3, "sqrt": 1}.get(op, 2)
+    assert all(len(r) == arity + 2 for r in rows)
+    assert all(len(w) == 4 for r in rows for w in r[:-1])
+    cols = [np.array([int(r[k], 16) for r in rows], np.uint16)
+            for k in range(arity)]
+    res = np.array([int(r[arity], 16) for r in rows], np.uint64)
+    fl = np.array([int(r[-1], 16) for r in rows], np.uint8)
+    want, wfl = softfloat(op, 16, cols, "toward_negative", "after")
+    nan = _is_nan_bits(want, 16)
+    assert (np.where(nan, res == 0x7E00, res == want) & (fl == wfl)).all()
+
+
+def test_vectors_command_small_format_every_pair(capsys):
+    rows = _vector_lines(capsys, ["vectors", "div", "fp4", "--rounding",
+                                  "to_odd", "--flags"])
+    assert len(rows) == 256
+    fmt = lp.get_format("fp4")
+    for r in rows:
+        a, b, c, f = (int(w, 16) for w in r)
+        want, wfl = reference("div", fmt, (fmt, fmt), (a, b), "to_odd")
+        assert (c, f) == (0 if want is None else want, wfl)
+    rows = _vector_lines(capsys, ["vectors", "add", "e4m3"])
+    assert len(rows) == 65536 and all(len(r) == 3 for r in rows)
+
+
+def test_vectors_command_keeps_rounding_csv(capsys):
+    from lowprec.__main__ import main
+    assert main(["vectors", "e4m3"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1] == "input_bits,input,code"
