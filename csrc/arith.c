@@ -415,11 +415,196 @@ int64_t lp_arith_one(int op, const lp_format *f, const lp_opts *o,
     return op_one(op, f, o, x, y, z, rnd, err, flags);
 }
 
+/* ---- the float32 path: add, sub, mul without flags ----------------------
+ *
+ * Operands whose values are all float32 numbers (f32_range) are widened to
+ * float32; where the float32 result s = a op b is exact (mul: the binary64
+ * product, exact for 24-bit significands, narrows to float32 unchanged;
+ * add/sub: the TwoSum error is 0 and s is finite and non-zero), s is the
+ * exact result and lp_encode rounds it once with its fast paths (the same
+ * core, stochastic rounding keyed on the same flat index).  The other
+ * elements (NaN, infinities, exact zero sums, results beyond float32's
+ * precision) go through op_one.  bfloat16 1 + 2^-8: s = 0x3F808000 exact. */
+enum { FAST_BLOCK = 2048 };
+
+static int widen_kind(const lp_format *f)
+{
+    if (f->kind != LP_FLOAT || !f->f32_range)
+        return -1;
+    if (f->layout == LP_LAYOUT_BINARY32 || f->layout == LP_LAYOUT_TRUNC32
+        || f->layout == LP_LAYOUT_BINARY16)
+        return f->layout;
+    return f->nbits <= 8 ? 0 : -1;
+}
+
+static void widen_f32(const lp_format *f, int kind, const float *lut,
+                      const void *p, int64_t i0, int64_t m, float *x)
+{
+    uint32_t *u = (uint32_t *)x;
+    switch (kind) {
+    case LP_LAYOUT_BINARY32:
+        memcpy(x, (const uint32_t *)p + i0, (size_t)m * 4);
+        break;
+    case LP_LAYOUT_TRUNC32: {
+        int sh = 23 - f->mbits;
+        if (f->nbits <= 16) {
+            const uint16_t *c = (const uint16_t *)p + i0;
+            for (int64_t i = 0; i < m; i++)
+                u[i] = (uint32_t)c[i] << sh;
+        } else {
+            const uint32_t *c = (const uint32_t *)p + i0;
+            for (int64_t i = 0; i < m; i++)
+                u[i] = c[i] << sh;
+        }
+        break;
+    }
+    case LP_LAYOUT_BINARY16: {
+        const uint16_t *c = (const uint16_t *)p + i0;
+        for (int64_t i = 0; i < m; i++)
+            u[i] = lp_f16_to_f32(c[i]);
+        break;
+    }
+    default: {
+        const uint8_t *c = (const uint8_t *)p + i0;
+        for (int64_t i = 0; i < m; i++)
+            x[i] = lut[c[i]];
+    }
+    }
+}
+
+static void fill_lut(const lp_format *f, float *lut)
+{
+    for (int64_t c = 0; c < 256; c++)
+        lut[c] = c < ((int64_t)1 << f->nbits) ? (float)lp_decode_one(f, c)
+                                              : 0.0f;
+}
+
+LP_CLONES
+static int arith_fast(int op, const lp_format *f, const lp_opts *o,
+                      const lp_format *fa, const void *a,
+                      const lp_format *fb, const void *b, int64_t n,
+                      int64_t index0, void *out, int ka, int kb)
+{
+    float lut_a[256], lut_b[256];
+    float x[FAST_BLOCK], y[FAST_BLOCK], s[FAST_BLOCK];
+    uint8_t ok[FAST_BLOCK];
+    int err = 0, size = code_bytes(f);
+    uint64_t key = lp_mix64(o->seed);
+    if (ka == 0)
+        fill_lut(fa, lut_a);
+    if (kb == 0)
+        fill_lut(fb, lut_b);
+    for (int64_t start = 0; start < n; start += FAST_BLOCK) {
+        int64_t m = n - start < FAST_BLOCK ? n - start : FAST_BLOCK;
+        widen_f32(fa, ka, lut_a, a, start, m, x);
+        widen_f32(fb, kb, lut_b, b, start, m, y);
+        if (op == LP_OP_MUL) {
+            for (int64_t i = 0; i < m; i++) {
+                double p = (double)x[i] * (double)y[i];
+                float pf = (float)p;
+                s[i] = pf;
+                ok[i] = (double)pf == p;
+            }
+        } else {
+            float sg = op == LP_OP_SUB ? -1.0f : 1.0f;
+            for (int64_t i = 0; i < m; i++) {
+                float u = x[i], v = y[i] * sg;
+                float t = u + v, bb = t - u;
+                float e = (u - (t - bb)) + (v - bb);
+                s[i] = t;
+                ok[i] = (e == 0.0f) & (t != 0.0f);  /* e NaN: inf or NaN */
+            }
+        }
+        char *o_blk = (char *)out + start * size;
+        err |= lp_encode(f, o, LP_F32, s, m, NULL, index0 + start, o_blk);
+        for (int64_t i = 0; i < m; i++) {
+            if (ok[i])
+                continue;
+            operand xo, yo, zo;
+            memset(&zo, 0, sizeof zo);
+            unpack_code(fa, load_code(fa, a, start + i), &xo);
+            unpack_code(fb, load_code(fb, b, start + i), &yo);
+            int fl = 0;
+            uint64_t rnd = o->rounding == LP_SR
+                           ? lp_random_keyed(key, index0 + start + i) : 0;
+            store_code(f, o_blk, i, op_one(op, f, o, xo, yo, zo, rnd, &err,
+                                           &fl));
+        }
+    }
+    return err;
+}
+
+/* fma without flags, the same way in binary64: a * b is exact there (at
+ * most 48 bits), s = p + c with its TwoSum error; where the error is 0 and
+ * s finite and non-zero, lp_encode rounds the exact s once (LP_F64). */
+LP_CLONES
+static int fma_fast(const lp_format *f, const lp_opts *o,
+                    const lp_format *fa, const void *a, const lp_format *fb,
+                    const void *b, const lp_format *fc, const void *c,
+                    int64_t n, int64_t index0, void *out, int ka, int kb,
+                    int kc)
+{
+    float lut_a[256], lut_b[256], lut_c[256];
+    float x[FAST_BLOCK], y[FAST_BLOCK], z[FAST_BLOCK];
+    double s[FAST_BLOCK];
+    uint8_t ok[FAST_BLOCK];
+    int err = 0, size = code_bytes(f);
+    uint64_t key = lp_mix64(o->seed);
+    if (ka == 0)
+        fill_lut(fa, lut_a);
+    if (kb == 0)
+        fill_lut(fb, lut_b);
+    if (kc == 0)
+        fill_lut(fc, lut_c);
+    for (int64_t start = 0; start < n; start += FAST_BLOCK) {
+        int64_t m = n - start < FAST_BLOCK ? n - start : FAST_BLOCK;
+        widen_f32(fa, ka, lut_a, a, start, m, x);
+        widen_f32(fb, kb, lut_b, b, start, m, y);
+        widen_f32(fc, kc, lut_c, c, start, m, z);
+        for (int64_t i = 0; i < m; i++) {
+            double u = (double)x[i] * (double)y[i], v = (double)z[i];
+            double t = u + v, bb = t - u;
+            double e = (u - (t - bb)) + (v - bb);
+            s[i] = t;
+            ok[i] = (e == 0.0) & (t != 0.0);
+        }
+        char *o_blk = (char *)out + start * size;
+        err |= lp_encode(f, o, LP_F64, s, m, NULL, index0 + start, o_blk);
+        for (int64_t i = 0; i < m; i++) {
+            if (ok[i])
+                continue;
+            operand xo, yo, zo;
+            unpack_code(fa, load_code(fa, a, start + i), &xo);
+            unpack_code(fb, load_code(fb, b, start + i), &yo);
+            unpack_code(fc, load_code(fc, c, start + i), &zo);
+            int fl = 0;
+            uint64_t rnd = o->rounding == LP_SR
+                           ? lp_random_keyed(key, index0 + start + i) : 0;
+            store_code(f, o_blk, i, op_one(LP_OP_FMA, f, o, xo, yo, zo, rnd,
+                                           &err, &fl));
+        }
+    }
+    return err;
+}
+
 int lp_arith(int op, const lp_format *f, const lp_opts *o,
              const lp_format *fa, const void *a, const lp_format *fb,
              const void *b, const lp_format *fc, const void *c, int64_t n,
              int64_t index0, void *out, uint8_t *flags)
 {
+    if (!flags && op == LP_OP_FMA && f->kind == LP_FLOAT) {
+        int ka = widen_kind(fa), kb = widen_kind(fb), kc = widen_kind(fc);
+        if (ka >= 0 && kb >= 0 && kc >= 0)
+            return fma_fast(f, o, fa, a, fb, b, fc, c, n, index0, out, ka,
+                            kb, kc);
+    }
+    if (!flags && (op == LP_OP_ADD || op == LP_OP_SUB || op == LP_OP_MUL)
+        && f->kind == LP_FLOAT && f->f32_range) {
+        int ka = widen_kind(fa), kb = widen_kind(fb);
+        if (ka >= 0 && kb >= 0)
+            return arith_fast(op, f, o, fa, a, fb, b, n, index0, out, ka,
+                              kb);
+    }
     int err = 0;
     int arity = op_arity(op);
     uint64_t key = lp_mix64(o->seed);

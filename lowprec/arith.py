@@ -154,7 +154,8 @@ def _run(op, fmt, operands, formats, o, want_flags):
                     ffi.cast("void *", ptrs[2] + start * sizes[2]),
                     stop - start, start,
                     ffi.cast("void *", po + start * osz),
-                    ffi.cast("uint8_t *", pf + start))
+                    ffi.cast("uint8_t *", pf + start) if want_flags
+                    else ffi.NULL)
         err = run_chunked(kernel, n)
         if err and not want_flags:
             _raise(err, op, fmt)

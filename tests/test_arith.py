@@ -246,8 +246,6 @@ def special_codes(fmt):
     """Codes where the rules change: zeros, the smallest and largest
     subnormal and normal, 1, max, inf, the NaNs (one signalling), their
     negatives."""
-    vals = [c for c in range(1 << fmt.nbits)]
-    pos = [c for c in vals if not c & fmt.sign_bit]
     out = {0, 1, fmt.max_code, fmt.max_code - 1, 2, 1 << fmt.mbits,
            (1 << fmt.mbits) - 1, (1 << fmt.mbits) + 1,
            int(lp.encode(1.0, fmt)), int(lp.encode(1.5, fmt))}
@@ -257,7 +255,7 @@ def special_codes(fmt):
         out.add(fmt.nan_code)
     if fmt.nans == "ieee" and fmt.mbits >= 2:
         out.add(fmt.inf_code | 1)                      # signalling NaN
-    out = {c for c in out if c in pos or c == fmt.nan_code}
+    out = {c for c in out if not c & fmt.sign_bit or c == fmt.nan_code}
     if fmt.signed:
         out |= {c | fmt.sign_bit for c in out}
     return sorted(c for c in out if c < 1 << fmt.nbits)
@@ -896,3 +894,46 @@ def test_vectors_command_keeps_rounding_csv(capsys):
     assert main(["vectors", "e4m3"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[1] == "input_bits,input,code"
+
+
+@pytest.mark.parametrize("mode", MODES + ("stochastic",))
+@pytest.mark.parametrize("names", [
+    ("bfloat16", "bfloat16", "bfloat16"), ("float16", "float16", "float16"),
+    ("float8_e4m3fn", "bfloat16", "float16"),
+    ("bfloat16", "float8_e5m2", "float32"),
+    ("float16", "float32", "float8_e4m3fnuz"),
+    ("float8_e8m0fnu", "float16", "bfloat16"),
+    ("float32", "float32", "tfloat32")])
+def test_fast_paths_match_the_checked_path(names, mode):
+    """Without flags, add/sub/mul (the float32 path) and fma (binary64)
+    give the codes of the flags=True path, which the tests above check
+    against SoftFloat and the Fraction reference: specials, cancellations,
+    products beyond float32's range, stochastic rounding by flat index."""
+    out, fa, fb = (lp.get_format(n) for n in names)
+    rng = np.random.default_rng(len(mode) * 31 + out.nbits)
+    n = 20_000
+    a = np.concatenate([random_codes(fa, rng, n),
+                        np.repeat(special_codes(fa), 40)])
+    b = np.concatenate([random_codes(fb, rng, n),
+                        np.tile(special_codes(fb), 40)[:len(a) - n]])
+    b = np.resize(b, len(a)).astype(fb.code_dtype)
+    if fa == fb:
+        b[: n // 4] = a[: n // 4] ^ (fa.sign_bit or 0)   # x - x, x + -x
+    c = random_codes(fa, rng, len(a))
+    for op, fn in (("add", lp.add), ("sub", lp.sub), ("mul", lp.mul),
+                   ("fma", None)):
+        kw = dict(rounding=mode, seed=7, saturate=mode == "to_odd")
+        try:
+            if fn is None:
+                want = lp.fma(a, b, c, out, a_format=fa, b_format=fb,
+                              c_format=fa, flags=True, **kw)[0]
+                got = lp.fma(a, b, c, out, a_format=fa, b_format=fb,
+                             c_format=fa, **kw)
+            else:
+                want = fn(a, b, out, a_format=fa, b_format=fb, flags=True,
+                          **kw)[0]
+                got = fn(a, b, out, a_format=fa, b_format=fb, **kw)
+        except ValueError as e:
+            assert "unsigned" in str(e) or "no NaN" in str(e)
+            continue
+        np.testing.assert_array_equal(got, want, err_msg=f"{op} {names}")
