@@ -67,11 +67,18 @@ LP_INLINE void store_code(const lp_format *f, void *p, int64_t i,
  * clear (e5m2 0b0_11111_01). */
 static void unpack_code(const lp_format *f, int64_t code, operand *x)
 {
-    double v = lp_decode_one(f, code);
     x->exp = 0;
     x->sig = 0;
-    x->cls = lp_unpack_bits(lp_f64_bits(v), 11, 52, &x->sign, &x->exp,
-                            &x->sig);
+    if (f->layout == LP_LAYOUT_BINARY16 || f->layout == LP_LAYOUT_BINARY32
+        || f->layout == LP_LAYOUT_TRUNC32) {
+        /* IEEE layouts: the code's own fields */
+        x->cls = lp_unpack_bits((uint64_t)code, f->ebits, f->mbits,
+                                &x->sign, &x->exp, &x->sig);
+    } else {
+        double v = lp_decode_one(f, code);
+        x->cls = lp_unpack_bits(lp_f64_bits(v), 11, 52, &x->sign, &x->exp,
+                                &x->sig);
+    }
     x->snan = x->cls == 2 && f->kind == LP_FLOAT && f->nans == LP_NANS_IEEE
               && f->mbits > 0 && !((code >> (f->mbits - 1)) & 1);
     if (x->cls == 0 && x->sig) {
@@ -587,6 +594,19 @@ static int fma_fast(const lp_format *f, const lp_opts *o,
     return err;
 }
 
+int64_t lp_arith_packed(int op, const lp_format *f, const lp_opts *o,
+                        const lp_format *fa, int64_t a, const lp_format *fb,
+                        int64_t b, const lp_format *fc, int64_t c,
+                        uint64_t seed, int64_t index)
+{
+    lp_opts os = *o;
+    int err = 0, flags = 0;
+    os.seed = seed;
+    int64_t code = lp_arith_one(op, f, &os, fa, a, fb, b, fc, c, index,
+                                &err, &flags);
+    return code | ((int64_t)flags << 32) | ((int64_t)err << 40);
+}
+
 int lp_arith(int op, const lp_format *f, const lp_opts *o,
              const lp_format *fa, const void *a, const lp_format *fb,
              const void *b, const lp_format *fc, const void *c, int64_t n,
@@ -612,13 +632,39 @@ int lp_arith(int op, const lp_format *f, const lp_opts *o,
     operand x, y, z;
     memset(&y, 0, sizeof y);
     memset(&z, 0, sizeof z);
+    /* formats of at most 8 bits: every code unpacked once */
+    const lp_format *fs[3] = {fa, fb, fc};
+    operand luts[3][256];
+    int use_lut[3] = {0, 0, 0};
+    for (int k = 0; k < arity; k++) {
+        if (fs[k]->kind == LP_FLOAT && fs[k]->nbits <= 8 && n >= 256) {
+            use_lut[k] = 1;
+            for (int64_t code = 0; code < ((int64_t)1 << fs[k]->nbits);
+                 code++)
+                unpack_code(fs[k], code, &luts[k][code]);
+        }
+    }
     for (int64_t i = 0; i < n; i++) {
         int fl = 0;
-        unpack_code(fa, load_code(fa, a, i), &x);
-        if (arity >= 2)
-            unpack_code(fb, load_code(fb, b, i), &y);
-        if (arity >= 3)
-            unpack_code(fc, load_code(fc, c, i), &z);
+        int64_t ca = load_code(fa, a, i);
+        if (use_lut[0])
+            x = luts[0][ca];
+        else
+            unpack_code(fa, ca, &x);
+        if (arity >= 2) {
+            int64_t cb = load_code(fb, b, i);
+            if (use_lut[1])
+                y = luts[1][cb];
+            else
+                unpack_code(fb, cb, &y);
+        }
+        if (arity >= 3) {
+            int64_t cc = load_code(fc, c, i);
+            if (use_lut[2])
+                z = luts[2][cc];
+            else
+                unpack_code(fc, cc, &z);
+        }
         uint64_t rnd = sr ? lp_random_keyed(key, index0 + i) : 0;
         int64_t code = op_one(op, f, o, x, y, z, rnd, &err, &fl);
         store_code(f, out, i, code);

@@ -266,6 +266,14 @@ int64_t lp_arith_one(int op, const lp_format *f, const lp_opts *o,
                      int64_t b, const lp_format *fc, int64_t c,
                      int64_t index, int *err, int *flags);
 
+/* lp_arith_one with o's seed replaced by seed, everything in the return
+ * value: code | flags << 32 | err << 40 (for callers without pointers,
+ * such as lowprec.jit's compiled functions). */
+int64_t lp_arith_packed(int op, const lp_format *f, const lp_opts *o,
+                        const lp_format *fa, int64_t a, const lp_format *fb,
+                        int64_t b, const lp_format *fc, int64_t c,
+                        uint64_t seed, int64_t index);
+
 /* lp_arith_one over n contiguous elements: a, b, c arrays of the operand
  * formats' code types (as lp_encode's out), element i with flat index
  * index0 + i.  flags: NULL, or n bytes of each element's enum lp_flag.

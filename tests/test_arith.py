@@ -457,17 +457,18 @@ REF_FORMATS = sorted(n for n, f in FLOAT_FORMATS.items()
 @pytest.mark.parametrize("name", REF_FORMATS)
 def test_binary_against_fractions(name, op, mode):
     """Every pair of special codes and a seeded sample of pairs (all pairs
-    for formats of at most 6 bits)."""
+    for FP4, and for FP6 in nearest_even; every pair of every format:
+    test_small_formats_fractions_exhaustive_slow)."""
     fmt = lp.get_format(name)
     sp = np.array(special_codes(fmt), fmt.code_dtype)
     a, b = (g.ravel() for g in np.meshgrid(sp, sp))
-    if fmt.nbits <= 6:
+    if fmt.nbits <= 4 or (fmt.nbits <= 6 and mode == "nearest_even"):
         a, b = (g.ravel() for g in np.meshgrid(
             *[np.arange(1 << fmt.nbits, dtype=fmt.code_dtype)] * 2))
     else:
         rng = np.random.default_rng(fmt.nbits * 7 + len(op))
-        a = np.concatenate([a, random_codes(fmt, rng, 600)])
-        b = np.concatenate([b, random_codes(fmt, rng, 600)])
+        a = np.concatenate([a, random_codes(fmt, rng, 400)])
+        b = np.concatenate([b, random_codes(fmt, rng, 400)])
     check_against_reference(op, fmt, (fmt, fmt), (a, b), mode)
 
 
@@ -494,8 +495,8 @@ def test_policies_against_fractions(name, kw):
     rng = np.random.default_rng(88)
     sp = np.array(special_codes(fmt), fmt.code_dtype)
     a, b = (g.ravel() for g in np.meshgrid(sp, sp))
-    a = np.concatenate([a, random_codes(fmt, rng, 1000)])
-    b = np.concatenate([b, random_codes(fmt, rng, 1000)])
+    a = np.concatenate([a, random_codes(fmt, rng, 300)])
+    b = np.concatenate([b, random_codes(fmt, rng, 300)])
     for op in BINARY:
         for mode in ("nearest_even", "toward_positive", "to_odd"):
             check_against_reference(op, fmt, (fmt, fmt), (a, b), mode,
@@ -556,8 +557,11 @@ def test_mixed_formats_against_fractions(mode):
 def test_convert_against_reference(src, dst, mode):
     fs, fd = lp.get_format(src), lp.get_format(dst)
     rng = np.random.default_rng(222)
-    if getattr(fs, "nbits", 33) <= 16 and fs.kind == "float":
+    if fs.kind == "float" and fs.nbits <= 8:
         codes = np.arange(1 << fs.nbits, dtype=np.int64).astype(fs.code_dtype)
+    elif fs.kind == "float" and fs.nbits <= 16:
+        codes = np.concatenate([np.array(special_codes(fs), fs.code_dtype),
+                                random_codes(fs, rng, 3000)])
     elif fs.kind == "int":
         codes = np.arange(-128, 128).astype(np.int8)
     else:
@@ -937,3 +941,68 @@ def test_fast_paths_match_the_checked_path(names, mode):
             assert "unsigned" in str(e) or "no NaN" in str(e)
             continue
         np.testing.assert_array_equal(got, want, err_msg=f"{op} {names}")
+
+
+# -- lowprec.jit scalar operations --------------------------------------------
+
+@pytest.mark.parametrize("mode", ["nearest_even", "to_odd", "stochastic"])
+def test_jit_operations_match_arrays(mode):
+    """lp.jit.add & co. from @njit code give lp.add & co.'s bits and flags
+    (the arrays are checked against SoftFloat and the references above)."""
+    numba = pytest.importorskip("numba")
+    import lowprec.jit as lj
+    rng = np.random.default_rng(12)
+    n = 3000
+    f16 = lp.get_format("float16")
+    a, b, c = (random_codes(f16, rng, n) for _ in range(3))
+    stoch = mode == "stochastic"
+    for op, arity in (("add", 2), ("sub", 2), ("mul", 2), ("div", 2),
+                      ("fma", 3), ("sqrt", 1)):
+        extra = dict(a_format="float16", b_format="float16") \
+            if arity == 2 else dict(a_format="float16")
+        if arity == 3:
+            extra = dict(a_format="float16", b_format="float16",
+                         c_format="float16")
+        fn = getattr(lj, op)("e4m3", rounding=mode, flags=True, **extra)
+        cols = (a, b, c)[:arity]
+
+        if arity == 1:
+            @numba.njit
+            def run(x, y, z, out, fl):
+                for i in range(x.size):
+                    if stoch:
+                        r = fn(x[i], 5, i)
+                    else:
+                        r = fn(x[i])
+                    out[i], fl[i] = r
+        elif arity == 2:
+            @numba.njit
+            def run(x, y, z, out, fl):
+                for i in range(x.size):
+                    if stoch:
+                        r = fn(x[i], y[i], 5, i)
+                    else:
+                        r = fn(x[i], y[i])
+                    out[i], fl[i] = r
+        else:
+            @numba.njit
+            def run(x, y, z, out, fl):
+                for i in range(x.size):
+                    if stoch:
+                        r = fn(x[i], y[i], z[i], 5, i)
+                    else:
+                        r = fn(x[i], y[i], z[i])
+                    out[i], fl[i] = r
+        out = np.empty(n, np.uint8)
+        fl = np.empty(n, np.uint8)
+        run(a, b, c, out, fl)
+        want, wfl = getattr(lp, op)(*cols, "e4m3", rounding=mode, flags=True,
+                                    seed=5, **extra)
+        np.testing.assert_array_equal(out, want, err_msg=op)
+        np.testing.assert_array_equal(fl, wfl, err_msg=op)
+    plain = lj.mul("bf16")
+    assert plain(0x3F80, 0x4000) == 0x4000           # 1 * 2 from Python
+    cv = lj.convert("float16", "e4m3", rounding="toward_zero")
+    assert cv(0x3C01) == 0x38
+    with pytest.raises(TypeError, match="flags"):
+        lj.add("e4m3", flags=None)
