@@ -532,6 +532,43 @@ int lp_encode_core(const lp_format *f, const lp_opts *o, int in_type,
                  : 0;
 }
 
+int lp_encode_flags(const lp_format *f, const lp_opts *o, int in_type,
+                    const void *in, int64_t n, const double *scale,
+                    int64_t index0, void *out, uint8_t *flags)
+{
+    int err = 0, size = code_size(f);
+    float scale32 = scale ? (float)*scale : 1.0f;
+    uint64_t key = lp_mix64(o->seed);
+    int sr = o->rounding == LP_SR;
+    for (int64_t i = 0; i < n; i++) {
+        uint64_t bits;
+        int kind = load_bits(in_type, in, i, scale, scale32, &bits);
+        uint64_t rnd = sr ? lp_random_keyed(key, index0 + i) : 0;
+        int sign = 0, cls = 0, fl = 0;
+        int32_t exp = 0;
+        uint64_t sig = 0;
+        switch (kind) {
+        case LP_F64:
+            cls = lp_unpack_bits(bits, 11, 52, &sign, &exp, &sig);
+            break;
+        case LP_F32:
+            cls = lp_unpack_bits(bits, 8, 23, &sign, &exp, &sig);
+            break;
+        case LP_I64:
+            sign = (int64_t)bits < 0;
+            sig = sign ? (uint64_t)0 - bits : bits;
+            break;
+        default:
+            sig = bits;
+            break;
+        }
+        store_code(out, i, size, lp_round_any_flags(f, o, cls, sign, exp,
+                                                    sig, rnd, &err, &fl));
+        flags[i] = (uint8_t)fl;
+    }
+    return err;
+}
+
 /* ---- fake quantization ---------------------------------------------- */
 
 int lp_quantize(const lp_format *f, const lp_opts *o, int in_type,

@@ -232,6 +232,12 @@ int lp_encode_core(const lp_format *f, const lp_opts *o, int in_type,
                    const void *in, int64_t n, const double *scale,
                    int64_t index0, void *out);
 
+/* As lp_encode_core, and flags[i] (n bytes) receives element i's enum
+ * lp_flag exceptions (lp_round_flags; o->tininess_before is read). */
+int lp_encode_flags(const lp_format *f, const lp_opts *o, int in_type,
+                    const void *in, int64_t n, const double *scale,
+                    int64_t index0, void *out, uint8_t *flags);
+
 /* Fake quantization of float32 / float64 arrays in one pass: each element
  * becomes decode(encode(x / scale)) * scale, the product rounded once to
  * the element type.  Same arguments and errors as lp_encode; in_type is
@@ -265,6 +271,64 @@ int lp_quantize_map(const lp_format *f, const lp_opts *o, int in_type,
 void lp_decode(const lp_format *f, const void *codes, int64_t n,
                int out_type, const double *scale, int64_t zero_point,
                void *out);
+
+/* ---- operations on codes (arith.c) ------------------------------------ */
+
+/* Operations of lp_arith. */
+enum lp_op {
+    LP_OP_ADD = 0, LP_OP_SUB = 1, LP_OP_MUL = 2, LP_OP_DIV = 3,
+    LP_OP_FMA = 4,      /* a * b + c, rounded once                          */
+    LP_OP_SQRT = 5,
+    LP_OP_CONVERT = 6   /* a's value rounded to f                           */
+};
+
+/* One operation on codes: a of format fa, b of fb, c of fc (b, c ignored
+ * by the operations that do not take them), the exact result rounded once
+ * to f with o (stochastic rounding keyed on (o->seed, index)).  IEEE 754
+ * rules: NaN operands give f's canonical NaN (INVALID for signalling NaNs
+ * of IEEE NaN encodings); inf - inf, 0 * inf, 0 / 0, inf / inf, sqrt of a
+ * negative, fma(0, inf, c) (c a quiet NaN too) give NaN with INVALID;
+ * x / 0 gives inf with INFINITE; an exact zero sum is +0, -0 in LP_RD;
+ * sqrt(-0) = -0.  A NaN, infinity or zero result in a format without one
+ * follows lp_round_flags (NaN into a NaN-less format: code 0, LP_ERR_NAN,
+ * INVALID).  Returns the code; *err and *flags are OR-ed (enum lp_error,
+ * enum lp_flag).  Float formats, and integer ones for LP_OP_CONVERT. */
+int64_t lp_arith_one(int op, const lp_format *f, const lp_opts *o,
+                     const lp_format *fa, int64_t a, const lp_format *fb,
+                     int64_t b, const lp_format *fc, int64_t c,
+                     int64_t index, int *err, int *flags);
+
+/* lp_arith_one with o's seed replaced by seed, everything in the return
+ * value: code | flags << 32 | err << 40 (for callers without pointers,
+ * such as lowprec.jit's compiled functions). */
+int64_t lp_arith_packed(int op, const lp_format *f, const lp_opts *o,
+                        const lp_format *fa, int64_t a, const lp_format *fb,
+                        int64_t b, const lp_format *fc, int64_t c,
+                        uint64_t seed, int64_t index);
+
+/* lp_arith_one over n contiguous elements: a, b, c arrays of the operand
+ * formats' code types (as lp_encode's out), element i with flat index
+ * index0 + i.  flags: NULL, or n bytes of each element's enum lp_flag.
+ * Returns the OR of enum lp_error over the elements. */
+int lp_arith(int op, const lp_format *f, const lp_opts *o,
+             const lp_format *fa, const void *a, const lp_format *fb,
+             const void *b, const lp_format *fc, const void *c, int64_t n,
+             int64_t index0, void *out, uint8_t *flags);
+
+/* The results of a binary operation on every pair of codes of formats of
+ * at most 8 bits into a format of at most 8 bits (not stochastic), by
+ * lp_arith_one: codes[a * 256 + b], and flags[a * 256 + b] = enum lp_flag
+ * | enum lp_error << 5.  Returns 0, or -1 when the formats or mode do not
+ * qualify. */
+int lp_arith_table(int op, const lp_format *f, const lp_opts *o,
+                   const lp_format *fa, const lp_format *fb, uint8_t *codes,
+                   uint8_t *flags);
+
+/* out[i] = codes[a[i] * 256 + b[i]] for a table of lp_arith_table, flags
+ * (NULL for none) from its flags.  Returns the OR of enum lp_error. */
+int lp_arith_lookup(const uint8_t *codes, const uint8_t *tflags,
+                    const uint8_t *a, const uint8_t *b, int64_t n,
+                    uint8_t *out, uint8_t *flags);
 
 /* ---- block-scaled quantization (blocks.c) ---- */
 

@@ -15,6 +15,9 @@ from .matmul import (scaled_matmul, Accumulator, FusedAccumulator,
                      int_matmul, requantize)
 from .blocks import BlockFormat, BlockTensor, quantize_blocks, block_scales
 from . import hardware
+from .arith import (add, sub, mul, div, fma, sqrt, convert, FLAG_INEXACT,
+                    FLAG_UNDERFLOW, FLAG_OVERFLOW, FLAG_INFINITE,
+                    FLAG_INVALID)
 
 __version__ = "0.1.0"
 
@@ -72,4 +75,6 @@ __all__ = ["Format", "FloatFormat", "IntFormat", "formats", "get_format",
            "encode", "decode", "quantize", "pack", "unpack", "scaled_matmul",
            "Accumulator", "FusedAccumulator", "int_matmul", "requantize",
            "jit", "get_include", "get_library", "BlockFormat", "BlockTensor",
-           "quantize_blocks", "block_scales", "hardware"]
+           "quantize_blocks", "block_scales", "hardware", "add", "sub", "mul",
+           "div", "fma", "sqrt", "convert", "FLAG_INEXACT", "FLAG_UNDERFLOW",
+           "FLAG_OVERFLOW", "FLAG_INFINITE", "FLAG_INVALID"]

@@ -6,6 +6,9 @@
     lowprec describe FMT CODE..  decompose codes (hex or decimal)
     lowprec vectors FMT [...]    test vectors: inputs where rounding breaks and
                                  the expected codes, as CSV
+    lowprec vectors OP FMT [...] operation test vectors (OP: add, sub, mul,
+                                 div, fma, sqrt) in TestFloat's text format:
+                                 operands, result [, flags] in hex per line
 """
 from __future__ import annotations
 
@@ -257,6 +260,57 @@ def _hex_of(x):
     return f"0x{int(bits):0{2 * a.itemsize}x}"
 
 
+OP_NAMES = ("add", "sub", "mul", "div", "fma", "sqrt")
+
+
+def _special_codes(f):
+    """Codes where the rules of an operation change: zeros, the smallest
+    and largest subnormal and normal, 1, max, infinities, the NaNs (and an
+    IEEE signalling one), with both signs."""
+    one = int(encode(1.0, f))
+    mags = {0, 1, 2, (1 << f.mbits) - 1, 1 << f.mbits, (1 << f.mbits) + 1,
+            one, one + 1, f.max_code - 1, f.max_code}
+    if f.inf_code is not None:
+        mags.add(f.inf_code)
+        if f.nans == "ieee" and f.mbits >= 2:
+            mags.add(f.inf_code | 1)
+    if f.nan_code is not None:
+        mags.add(f.nan_code & ~f.sign_bit)
+    mags = {m for m in mags if 0 <= m < (1 << (f.nbits - int(f.signed)))}
+    codes = set(mags) | ({m | f.sign_bit for m in mags} if f.signed else set())
+    if f.nan_code is not None:
+        codes.add(f.nan_code)
+    return np.array(sorted(codes), dtype=np.int64)
+
+
+def op_vectors(op, f, rounding="nearest_even", seed=0, count=10000,
+               saturate=False, subnormals=True, tininess="after"):
+    """Operands, results and flags of op in format f: every operand tuple
+    of formats of at most 8 bits (fma: at most 6 bits; sqrt: 16), else
+    every tuple of special codes plus count seeded random ones.  NaN
+    results in a format without NaN give code 0 with the invalid flag."""
+    from . import arith
+    arity = {"fma": 3, "sqrt": 1}.get(op, 2)
+    full = {1: 16, 2: 8, 3: 6}[arity]
+    if f.nbits <= full:
+        axes = [np.arange(1 << f.nbits, dtype=np.int64)] * arity
+        cols = [g.ravel() for g in np.meshgrid(*axes, indexing="ij")]
+    else:
+        sp = _special_codes(f)
+        cols = [g.ravel() for g in np.meshgrid(*[sp] * arity,
+                                               indexing="ij")]
+        rng = np.random.default_rng(seed)
+        cols = [np.concatenate([c, rng.integers(0, 1 << f.nbits, count,
+                                                dtype=np.int64)])
+                for c in cols]
+    cols = [c.astype(f.code_dtype) for c in cols]
+    fn = getattr(arith, op)
+    codes, fl = fn(*cols, f, rounding=rounding, saturate=saturate,
+                   subnormals=subnormals, flags=True, tininess=tininess,
+                   seed=seed)
+    return cols, codes, fl
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="lowprec", description=__doc__,
                                  formatter_class=argparse.RawTextHelpFormatter)
@@ -266,17 +320,29 @@ def main(argv=None) -> int:
     d = sub.add_parser("describe", help="decompose codes")
     d.add_argument("format")
     d.add_argument("codes", nargs="+")
-    v = sub.add_parser("vectors", help="CSV test vectors")
-    v.add_argument("format")
+    v = sub.add_parser("vectors", help="test vectors: rounding (CSV) or "
+                                       "operations (TestFloat format)")
+    v.add_argument("target", nargs="+", metavar="[OP] FORMAT",
+                   help="a format (rounding vectors, CSV), or an operation "
+                        f"({', '.join(OP_NAMES)}) and a format")
+    v.add_argument("--seed", type=int, default=None,
+                   help="seed of stochastic rounding (and of the random "
+                        "operands of operation vectors, default 0); "
+                        "rounding vectors without it draw a fresh seed, "
+                        "printed in the header so the run can be replayed")
+    v.add_argument("--flags", action="store_true",
+                   help="operation vectors: write the flags column")
+    v.add_argument("--count", type=int, default=10000,
+                   help="operation vectors of formats too wide for every "
+                        "operand tuple: random tuples besides the specials")
+    v.add_argument("--tininess", default="after", choices=["after",
+                                                           "before"])
     v.add_argument("--dtype", default="float32",
                    choices=["float16", "float32", "float64"])
     v.add_argument("--rounding", default="nearest_even")
     v.add_argument("--saturate", action="store_true")
     v.add_argument("--flush", action="store_true",
                    help="flush subnormal results to zero")
-    v.add_argument("--seed", type=int, default=None,
-                   help="stochastic rounding's seed (default: a fresh one, "
-                        "printed in the header so the run can be replayed)")
     args = ap.parse_args(argv)
     if args.cmd in (None, "demo"):
         demo()
@@ -286,8 +352,27 @@ def main(argv=None) -> int:
         f = get_format(args.format)
         for c in args.codes:
             print(f.describe(int(c, 0)))
+    elif args.cmd == "vectors" and args.target[0] in OP_NAMES:
+        if len(args.target) != 2:
+            ap.error("vectors OP FORMAT takes one format")
+        op, f = args.target[0], get_format(args.target[1])
+        seed = 0 if args.seed is None else args.seed
+        cols, codes, fl = op_vectors(op, f, args.rounding, seed,
+                                     args.count, args.saturate,
+                                     not args.flush, args.tininess)
+        w = (f.nbits + 3) // 4
+        out = sys.stdout
+        for row in zip(*[c.tolist() for c in cols], codes.tolist(),
+                       fl.tolist()):
+            words = [f"{c:0{w}X}" for c in row[:-1]]
+            if args.flags:
+                words.append(f"{row[-1]:02X}")
+            out.write(" ".join(words) + "\n")
     elif args.cmd == "vectors":
-        f = get_format(args.format)
+        if len(args.target) != 1:
+            ap.error(f"vectors: {args.target[0]!r} is not an operation "
+                     f"({', '.join(OP_NAMES)})")
+        f = get_format(args.target[0])
         seed = args.seed
         stochastic = ROUNDING.get(args.rounding) == ROUNDING["stochastic"]
         if seed is None and stochastic:

@@ -190,7 +190,8 @@ def encode(x: ArrayLike, fmt: FormatLike, *,
            rbits: Optional[IntLike] = None,
            random_bits: Optional[ArrayLike] = None,
            out: Optional[NDArray[Any]] = None,
-           backend: Backend = "auto") -> CodeArray:
+           backend: Backend = "auto", flags: BoolLike = False,
+           tininess: str = "after") -> Any:
     """Rounds x (optionally divided by scale) once to fmt; returns codes.
 
     Every result is the correctly rounded value of the exact input, rounded
@@ -246,10 +247,20 @@ def encode(x: ArrayLike, fmt: FormatLike, *,
     backend
         "c", "numba" or "auto" (the faster for the input); all give the
         same bits.
+    flags
+        True returns ``(codes, flags)``: flags a uint8 array of x's shape
+        with the IEEE exception flags of each element's rounding
+        (lp.FLAG_INEXACT, FLAG_UNDERFLOW, FLAG_OVERFLOW, FLAG_INFINITE,
+        FLAG_INVALID as Berkeley SoftFloat; docs/arith.md).  A NaN into a
+        format without NaN then gives code 0 with FLAG_INVALID instead of
+        raising.  Host arrays, a scalar zero_point, no random_bits.
+    tininess
+        "after" (default) or "before" rounding: when a tiny inexact
+        result sets FLAG_UNDERFLOW.
 
     Returns
     -------
-    ndarray of fmt.code_dtype
+    ndarray of fmt.code_dtype, or (codes, flags) with flags=True
         The codes, x's shape (sub-byte formats: one code per byte, in
         the low bits; `pack` packs them).
 
@@ -282,21 +293,28 @@ def encode(x: ArrayLike, fmt: FormatLike, *,
     return _encode(x, fmt, rounding=rounding, saturate=saturate,
                    subnormals=subnormals, scale=scale, zero_point=zero_point,
                    seed=seed, rbits=rbits, random_bits=random_bits, out=out,
-                   backend=backend)
+                   backend=backend, flags=flags, tininess=tininess)
 
 
 def _encode(x, fmt, *, rounding="nearest_even", saturate=False,
             subnormals=True, scale=None, zero_point=None, seed=None,
             rbits=None, random_bits=None, out=None, backend="auto",
-            index=None):
+            index=None, flags=False, tininess="after"):
     """encode, with x a chunk of a larger array when index is its index
     map (index_map): stochastic rounding keys on the larger array's flat
     indices (lowprec.dask)."""
     if index is not None and random_bits is not None:
         raise ValueError("random_bits cannot be combined with an index map "
                          "(chunks of a larger array)")
+    if random_bits is not None and val.check_bool(flags, "flags"):
+        raise ValueError("flags=True does not take random_bits (the flags "
+                         "kernel draws from seed)")
     fmt = get_format(fmt)
     backend = check_backend(backend)
+    if val.check_bool(flags, "flags"):
+        return _encode_flags(x, fmt, rounding, saturate, subnormals, scale,
+                             zero_point, seed, rbits, out, tininess)
+    val.check_choice(tininess, "tininess", ("after", "before"))
     if _is_device_array(x):
         if random_bits is not None:
             raise TypeError("random_bits takes host (NumPy) inputs only, "
@@ -330,6 +348,46 @@ def _encode(x, fmt, *, rounding="nearest_even", saturate=False,
     codes = _result(out, a.shape, fmt.code_dtype)
     _encode_any(backend, fmt, a, in_type, opts, s, codes, fmt, index, words)
     return _deliver(codes, out)
+
+
+def _encode_flags(x, fmt, rounding, saturate, subnormals, scale,
+                  zero_point, seed, rbits, out, tininess):
+    """encode(..., flags=True): lp_encode_flags (the core element by
+    element) into codes and flags."""
+    if _is_device_array(x):
+        raise TypeError("encode(flags=True) takes host arrays, not device "
+                        "arrays")
+    x = as_array(x)
+    a, in_type = as_input(x)
+    opts = make_opts(fmt, rounding, saturate, subnormals, seed, rbits,
+                     zero_point)
+    opts.tininess_before = val.check_choice(
+        tininess, "tininess", ("after", "before")) == "before"
+    out = check_out(out, a.shape, fmt.code_dtype, (x,))
+    s = check_scale(_scale_values(scale), a.shape, _compute_dtype(a.dtype))
+    zp = val.check_zero_point(zero_point, fmt, a.shape)
+    if isinstance(zp, np.ndarray):
+        raise ValueError("encode(flags=True) takes a scalar zero_point, "
+                         f"not an array of shape {zp.shape}")
+    if isinstance(s, np.ndarray):
+        a = _native(np.divide(a.astype(s.dtype, copy=False), s))
+        in_type = _IN_TYPES[a.dtype]
+        s = None
+    codes = _result(out, a.shape, fmt.code_dtype)
+    fl = np.zeros(a.shape, np.uint8)
+    if a.size:
+        sp = ffi.new("double *", s) if s is not None else ffi.NULL
+        es, cs = a.dtype.itemsize, codes.dtype.itemsize
+        bi, bo, bf = a.ctypes.data, codes.ctypes.data, fl.ctypes.data
+
+        def kernel(start, stop):
+            return lib.lp_encode_flags(
+                fmt.struct, opts, in_type,
+                ffi.cast("void *", bi + start * es), stop - start, sp, start,
+                ffi.cast("void *", bo + start * cs),
+                ffi.cast("uint8_t *", bf + start))
+        run_chunked(kernel, a.size)
+    return _deliver(codes, out), fl
 
 
 def _scale_values(scale):
@@ -562,7 +620,8 @@ def quantize(x: ArrayLike, fmt: AnyFormatLike, *,
              rbits: Optional[IntLike] = None,
              random_bits: Optional[ArrayLike] = None,
              out: Optional[NDArray[Any]] = None, backend: Backend = "auto",
-             **block_args: Any) -> FloatArray:
+             flags: BoolLike = False, tininess: str = "after",
+             **block_args: Any) -> Any:
     """Fake quantization: decode(encode(x)) in x's dtype, in one pass for
     float32 and float64 inputs.  x as for encode; the result is a NumPy
     array of x's float dtype (an ml_dtypes float8 input gives the format's
@@ -598,6 +657,10 @@ def quantize(x: ArrayLike, fmt: AnyFormatLike, *,
         As `encode`.
     backend
         As `encode`.
+    flags
+        True returns ``(values, flags)``, the flags of encode's rounding.
+    tininess
+        As `encode`.
     out
         Array to write the values to (x's dtype and shape).
     **block_args
@@ -630,13 +693,13 @@ def quantize(x: ArrayLike, fmt: AnyFormatLike, *,
                      subnormals=subnormals, scale=scale,
                      zero_point=zero_point, seed=seed, rbits=rbits,
                      random_bits=random_bits, out=out, backend=backend,
-                     **block_args)
+                     flags=flags, tininess=tininess, **block_args)
 
 
 def _quantize(x, fmt, *, rounding="nearest_even", saturate=False,
               subnormals=True, scale=None, zero_point=None, seed=None,
               rbits=None, random_bits=None, out=None, backend="auto",
-              index=None, **block_args):
+              index=None, flags=False, tininess="after", **block_args):
     """quantize, with x a chunk of a larger array when index is its index
     map (see _encode); block formats take it too."""
     unknown = [k for k in block_args if k not in _BLOCK_ARGS]
@@ -648,7 +711,8 @@ def _quantize(x, fmt, *, rounding="nearest_even", saturate=False,
         given = [name for name, v, default in (
             ("saturate", saturate, False), ("subnormals", subnormals, True),
             ("scale", scale, None), ("zero_point", zero_point, None),
-            ("rbits", rbits, None)) if v is not default]
+            ("rbits", rbits, None), ("flags", flags, False),
+            ("tininess", tininess, "after")) if v is not default]
         if given:
             raise TypeError(f"quantize with block format {fmt!r} does not "
                             f"take {', '.join(given)}: blocks saturate, "
@@ -668,6 +732,22 @@ def _quantize(x, fmt, *, rounding="nearest_even", saturate=False,
     fmt = get_format(fmt)
     assert isinstance(fmt, Format)      # block formats returned above
     check_backend(backend)
+    if val.check_bool(flags, "flags"):
+        # flags: encode's, then the exact values in x's dtype
+        if random_bits is not None or index is not None:
+            raise ValueError("quantize(flags=True) does not take "
+                             "random_bits or chunks of a larger array")
+        x = as_array(x)
+        a, in_type = as_input(x)
+        out_dtype = _value_dtype(x.dtype)
+        out = check_out(out, a.shape, out_dtype, (x,))
+        codes, fl = encode(a, fmt, rounding=rounding, saturate=saturate,
+                           subnormals=subnormals, scale=scale,
+                           zero_point=zero_point, seed=seed, rbits=rbits,
+                           flags=True, tininess=tininess)
+        return _deliver(decode(codes, fmt, dtype=out_dtype, scale=scale,
+                               zero_point=zero_point), out), fl
+    val.check_choice(tininess, "tininess", ("after", "before"))
     if _is_device_array(x):
         if random_bits is not None:
             raise TypeError("random_bits takes host (NumPy) inputs only, "

@@ -410,3 +410,173 @@ def decoder(fmt: FormatLike, dtype: DTypeLike = np.float32,
     return _finish(dec, sp, "decode", f"""{sp.name('decode')}(code): the
     value of a {sp.label} code as {dt.name} (lowprec.jit.decoder).""",
                    _check_code(sp.fmt))
+
+
+# -- operations on codes (lowprec.arith) --------------------------------------
+#
+# The compiled functions call the C kernel lp_arith_packed of liblowprec.so
+# through ctypes (Numba calls it directly from nopython code; the format and
+# option structs are held by the returned function), so their bits and
+# flags are those of lp.add & co. by construction.  They run in @njit code
+# on the CPU; numba.cuda kernels cannot call them.
+
+_ARITH_FN = None
+
+
+def _arith_fn():
+    """lp_arith_packed as a ctypes function Numba can call: the struct
+    pointers are passed as addresses (int64)."""
+    global _ARITH_FN
+    if _ARITH_FN is None:
+        import ctypes
+        from . import get_library
+        lib = ctypes.CDLL(get_library())
+        fn = lib.lp_arith_packed
+        i64 = ctypes.c_int64
+        fn.argtypes = [ctypes.c_int, i64, i64, i64, i64, i64, i64, i64, i64,
+                       ctypes.c_uint64, i64]
+        fn.restype = i64
+        _ARITH_FN = fn
+    return _ARITH_FN
+
+
+def _arith_factory(op, fmt, operand_formats, rounding, saturate, subnormals,
+                   tininess, flags):
+    from . import arith
+    from ._clib import ffi
+    fmt = arith._float_format(fmt, "fmt", allow_int=op == "convert")
+    names = ("a_format", "b_format", "c_format")
+    fs = [fmt if f is None else arith._float_format(
+        f, names[k] if op != "convert" else "src_fmt",
+        allow_int=op == "convert") for k, f in enumerate(operand_formats)]
+    want = val.check_bool(flags, "flags")
+    o = arith._opts(fmt, rounding, saturate, subnormals, tininess, 0)
+    stochastic = int(o.rounding) == check_rounding("stochastic")
+    keep = (fmt, fs, o)                  # the structs live with the function
+    addr = [int(ffi.cast("intptr_t", s)) for s in
+            [fmt.struct, o] + [f.struct for f in fs]]
+    addr += [addr[2]] * (5 - len(addr))
+    F, O, FA, FB, FC = addr
+    OP = int(arith.OPS[op])
+    cfn = _arith_fn()
+    ctype = fmt.code_dtype.type
+    arity = len(fs)
+
+    @_scalar
+    def packed(a, b, c, seed, index):
+        return cfn(OP, F, O, FA, np.int64(a), FB, np.int64(b), FC,
+                   np.int64(c), np.uint64(seed), np.int64(index))
+
+    def split(r):
+        return ctype(r & 0xFFFFFFFF), np.uint8((r >> 32) & 0xFF)
+
+    split = _scalar(split)
+    label = f"{op}_{fmt.name or 'custom'}"
+    if arity == 1:
+        if stochastic:
+            def fn(a, seed, index):
+                return split(packed(a, 0, 0, seed, index))
+        else:
+            def fn(a):
+                return split(packed(a, 0, 0, 0, 0))
+    elif arity == 2:
+        if stochastic:
+            def fn(a, b, seed, index):
+                return split(packed(a, b, 0, seed, index))
+        else:
+            def fn(a, b):
+                return split(packed(a, b, 0, 0, 0))
+    else:
+        if stochastic:
+            def fn(a, b, c, seed, index):
+                return split(packed(a, b, c, seed, index))
+        else:
+            def fn(a, b, c):
+                return split(packed(a, b, c, 0, 0))
+    if not want:
+        inner = _scalar(fn)
+        if arity == 1:
+            fn = (lambda a, seed, index: inner(a, seed, index)[0]) \
+                if stochastic else (lambda a: inner(a)[0])
+        elif arity == 2:
+            fn = (lambda a, b, seed, index: inner(a, b, seed, index)[0]) \
+                if stochastic else (lambda a, b: inner(a, b)[0])
+        else:
+            fn = (lambda a, b, c, seed, index:
+                  inner(a, b, c, seed, index)[0]) \
+                if stochastic else (lambda a, b, c: inner(a, b, c)[0])
+    fn.__name__ = fn.__qualname__ = label
+    fn.__doc__ = (f"{label}: lp.{op} on scalar codes into "
+                  f"{fmt.name or repr(fmt)}, rounding {rounding!r}"
+                  f"{', returns (code, flags)' if want else ''} "
+                  "(lowprec.jit).")
+    disp = _scalar(fn)
+    disp._lp_keep = keep
+    return disp
+
+
+_ARITH_DOC = """A Numba scalar function: lp.{op} of codes, rounded once to fmt
+    with the policies given (as lp.{op}).  flags=True returns (code,
+    flags), flags the uint8 SoftFloat bits of lp.FLAG_*.  Stochastic
+    rounding takes (..., seed, index): the bits lp.{op} gives the element
+    of flat index index with that seed.  NaN or negative results that fmt
+    cannot hold give code 0 (FLAG_INVALID).  CPU only (it calls the C
+    kernel): @njit code, not numba.cuda.
+
+    Example::
+
+        add = lp.jit.add("e4m3", rounding="toward_zero")
+
+        @numba.njit
+        def f(a, b, out):
+            for i in range(a.size):
+                out[i] = add(a[i], b[i])
+    """
+
+
+def add(fmt, rounding="nearest_even", saturate=False, subnormals=True,
+        tininess="after", a_format=None, b_format=None, flags=False):
+    return _arith_factory("add", fmt, (a_format, b_format), rounding,
+                          saturate, subnormals, tininess, flags)
+
+
+def sub(fmt, rounding="nearest_even", saturate=False, subnormals=True,
+        tininess="after", a_format=None, b_format=None, flags=False):
+    return _arith_factory("sub", fmt, (a_format, b_format), rounding,
+                          saturate, subnormals, tininess, flags)
+
+
+def mul(fmt, rounding="nearest_even", saturate=False, subnormals=True,
+        tininess="after", a_format=None, b_format=None, flags=False):
+    return _arith_factory("mul", fmt, (a_format, b_format), rounding,
+                          saturate, subnormals, tininess, flags)
+
+
+def div(fmt, rounding="nearest_even", saturate=False, subnormals=True,
+        tininess="after", a_format=None, b_format=None, flags=False):
+    return _arith_factory("div", fmt, (a_format, b_format), rounding,
+                          saturate, subnormals, tininess, flags)
+
+
+def fma(fmt, rounding="nearest_even", saturate=False, subnormals=True,
+        tininess="after", a_format=None, b_format=None, c_format=None,
+        flags=False):
+    return _arith_factory("fma", fmt, (a_format, b_format, c_format),
+                          rounding, saturate, subnormals, tininess, flags)
+
+
+def sqrt(fmt, rounding="nearest_even", saturate=False, subnormals=True,
+         tininess="after", a_format=None, flags=False):
+    return _arith_factory("sqrt", fmt, (a_format,), rounding, saturate,
+                          subnormals, tininess, flags)
+
+
+def convert(src_fmt, dst_fmt, rounding="nearest_even", saturate=False,
+            subnormals=True, tininess="after", flags=False):
+    return _arith_factory("convert", dst_fmt, (src_fmt,), rounding,
+                          saturate, subnormals, tininess, flags)
+
+
+for _f in (add, sub, mul, div, fma, sqrt, convert):
+    _f.__doc__ = _ARITH_DOC.format(op=_f.__name__)
+__all__ += ["add", "sub", "mul", "div", "fma", "sqrt", "convert"]

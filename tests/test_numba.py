@@ -386,7 +386,9 @@ def test_public_api_backend_numba_equals_c():
 
 def test_auto_backend_never_compiles():
     """backend="auto" takes Numba only where its kernel is ready."""
-    from lowprec import convert
+    import importlib
+    # the module: lowprec.convert, the attribute, is the function lp.convert
+    convert = importlib.import_module("lowprec.convert")
     f = lp.get_format("float8_e4m3fn")
     o = _opts(f, "nearest_even")
     assert not convert._use_numba("auto", f, o, lib.LP_F32, 1 << 20)
