@@ -199,8 +199,8 @@ _DOC = """{summary}
     rounding or tininess name, and (without flags=True) NaN results in a
     format without NaN or negative results in an unsigned one.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import lowprec as lp
     {example}
     """

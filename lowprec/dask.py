@@ -25,6 +25,7 @@ docs/dask.md has the rules and examples.
 """
 from __future__ import annotations
 
+import importlib
 import secrets
 
 try:
@@ -40,10 +41,13 @@ import ml_dtypes
 import numpy as np
 
 from . import blocks as _blocks
-from . import convert as _convert
 from ._clib import lib
 from ._options import check_rounding
 from .formats import IntFormat, get_format
+
+# the module (the package attribute lowprec.convert is the function
+# lp.convert)
+_convert = importlib.import_module("lowprec.convert")
 
 __all__ = ["encode", "decode", "quantize", "quantize_blocks",
            "scaled_matmul", "BlockTensor"]

@@ -440,6 +440,40 @@ def _arith_fn():
     return _ARITH_FN
 
 
+def _packed_caller(split, packed, arity, stochastic):
+    """(code, flags) of packed for arity operands (and seed, index when
+    stochastic)."""
+    if arity == 1:
+        if stochastic:
+            return lambda a, seed, index: split(packed(a, 0, 0, seed, index))
+        return lambda a: split(packed(a, 0, 0, 0, 0))
+    if arity == 2:
+        if stochastic:
+            return lambda a, b, seed, index: split(packed(a, b, 0, seed,
+                                                          index))
+        return lambda a, b: split(packed(a, b, 0, 0, 0))
+    if stochastic:
+        return lambda a, b, c, seed, index: split(packed(a, b, c, seed,
+                                                         index))
+    return lambda a, b, c: split(packed(a, b, c, 0, 0))
+
+
+def _code_only(inner, arity, stochastic):
+    """The code of inner's (code, flags) result, for arity operands (and
+    seed, index when stochastic)."""
+    if arity == 1:
+        if stochastic:
+            return lambda a, seed, index: inner(a, seed, index)[0]
+        return lambda a: inner(a)[0]
+    if arity == 2:
+        if stochastic:
+            return lambda a, b, seed, index: inner(a, b, seed, index)[0]
+        return lambda a, b: inner(a, b)[0]
+    if stochastic:
+        return lambda a, b, c, seed, index: inner(a, b, c, seed, index)[0]
+    return lambda a, b, c: inner(a, b, c)[0]
+
+
 def _arith_factory(op, fmt, operand_formats, rounding, saturate, subnormals,
                    tininess, flags):
     from . import arith
@@ -472,39 +506,9 @@ def _arith_factory(op, fmt, operand_formats, rounding, saturate, subnormals,
 
     split = _scalar(split)
     label = f"{op}_{fmt.name or 'custom'}"
-    if arity == 1:
-        if stochastic:
-            def fn(a, seed, index):
-                return split(packed(a, 0, 0, seed, index))
-        else:
-            def fn(a):
-                return split(packed(a, 0, 0, 0, 0))
-    elif arity == 2:
-        if stochastic:
-            def fn(a, b, seed, index):
-                return split(packed(a, b, 0, seed, index))
-        else:
-            def fn(a, b):
-                return split(packed(a, b, 0, 0, 0))
-    else:
-        if stochastic:
-            def fn(a, b, c, seed, index):
-                return split(packed(a, b, c, seed, index))
-        else:
-            def fn(a, b, c):
-                return split(packed(a, b, c, 0, 0))
+    fn = _packed_caller(split, packed, arity, stochastic)
     if not want:
-        inner = _scalar(fn)
-        if arity == 1:
-            fn = (lambda a, seed, index: inner(a, seed, index)[0]) \
-                if stochastic else (lambda a: inner(a)[0])
-        elif arity == 2:
-            fn = (lambda a, b, seed, index: inner(a, b, seed, index)[0]) \
-                if stochastic else (lambda a, b: inner(a, b)[0])
-        else:
-            fn = (lambda a, b, c, seed, index:
-                  inner(a, b, c, seed, index)[0]) \
-                if stochastic else (lambda a, b, c: inner(a, b, c)[0])
+        fn = _code_only(_scalar(fn), arity, stochastic)
     fn.__name__ = fn.__qualname__ = label
     fn.__doc__ = (f"{label}: lp.{op} on scalar codes into "
                   f"{fmt.name or repr(fmt)}, rounding {rounding!r}"
@@ -515,22 +519,45 @@ def _arith_factory(op, fmt, operand_formats, rounding, saturate, subnormals,
     return disp
 
 
-_ARITH_DOC = """A Numba scalar function: lp.{op} of codes, rounded once to fmt
-    with the policies given (as lp.{op}).  flags=True returns (code,
-    flags), flags the uint8 SoftFloat bits of lp.FLAG_*.  Stochastic
-    rounding takes (..., seed, index): the bits lp.{op} gives the element
-    of flat index index with that seed.  NaN or negative results that fmt
-    cannot hold give code 0 (FLAG_INVALID).  CPU only (it calls the C
-    kernel): @njit code, not numba.cuda.
+_ARITH_DOC = """A Numba scalar function: lp.{op} of codes.
 
-    Example::
+    The function rounds once to fmt with the policies given, as lp.{op}
+    does.  NaN or negative results that fmt cannot hold give code 0
+    (FLAG_INVALID).  CPU only (it calls the C kernel): @njit code, not
+    numba.cuda.
 
-        add = lp.jit.add("e4m3", rounding="toward_zero")
+    Parameters
+    ----------
+    fmt
+        The result format (operand formats default to it); for convert,
+        the source and target formats.
+    rounding, saturate, subnormals, tininess
+        As lp.{op}.
+    flags
+        True: the function returns (code, flags), flags the uint8
+        SoftFloat bits of lp.FLAG_*.
 
-        @numba.njit
-        def f(a, b, out):
-            for i in range(a.size):
-                out[i] = add(a[i], b[i])
+    Returns
+    -------
+    numba dispatcher
+        (operand codes...) -> code, or (code, flags).  Stochastic rounding
+        takes (..., seed, index): the bits lp.{op} gives the element of
+        flat index index with that seed.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As lp.{op}, for the policies, when the function is made.
+
+    Examples
+    --------
+    >>> import numba, lowprec as lp
+    >>> add = lp.jit.add("e4m3", rounding="toward_zero")
+    >>> @numba.njit
+    ... def f(a, b):
+    ...     return add(a, b)
+    >>> int(f(0x38, 0x38))          # 1 + 1 = 2
+    64
     """
 
 

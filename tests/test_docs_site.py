@@ -49,7 +49,7 @@ def _public_callables():
     out = []
     for name in lp.__all__:
         obj = getattr(lp, name)
-        if inspect.ismodule(obj):
+        if inspect.ismodule(obj) or not callable(obj):
             continue
         out.append((f"lowprec.{name}", obj))
         if inspect.isclass(obj):
