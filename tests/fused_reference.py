@@ -63,9 +63,12 @@ alternative mismatches records; docs/hardware.md says which)
 
 Choices the records do not decide (both readings reproduce every record)
 ------------------------------------------------------------------------
-* Subnormal float32 results (none occur in the records): rounded on the
-  float32 subnormal grid (multiples of 2^-149), also for the 14-bit
-  fp8 -> f32 output.
+* Subnormal float32 results (none occur in the records): out_bits
+  significant bits down to the accumulator's emin, below it the grid
+  2^(emin - out_bits + 1) (API.md section 7: out_bits bits "in the range
+  of the accumulator"; the README's "an E8M13 value in float32" for the
+  14-bit fp8 -> f32 output: multiples of 2^-139).  The float32 grid
+  2^-149 is the alternative.
 * Alignment of a subnormal c and of subnormal operands at the format's
   emin (README step 1) versus at floor(log2|x|): F = 25 / 13 is wide
   enough that no record tells them apart; the README's rule is kept.
@@ -176,11 +179,13 @@ def alignment_exponent(x: Fraction, fmt: Fmt) -> int:
 
 def round_to_bits(v: Fraction, p: int, rounding: str, acc: Fmt):
     """v rounded once to p significant bits in acc's range: the quantum is
-    2^(floor(log2|v|) - p + 1), at least acc's smallest subnormal;
+    2^(floor(log2|v|) - p + 1), at least 2^(acc.emin - p + 1) (a p-bit
+    format with acc's exponent range and subnormals: for p = 14 in
+    float32, the E8M13 grid 2^-139; for acc's own p, its subnormals);
     |result| > acc.max is +-inf.  A zero result is +0 (step 5, 6)."""
     if v == 0:
         return Fraction(0)
-    q = max(_floor_log2(abs(v)) - p + 1, acc.min_subnormal_exp)
+    q = max(_floor_log2(abs(v)) - p + 1, acc.emin - p + 1)
     scaled = abs(v) / Fraction(2) ** q
     n = scaled.numerator // scaled.denominator      # toward zero
     rest = scaled - n
@@ -316,9 +321,9 @@ def _round_int(s: np.ndarray, s_exp: np.ndarray, p: int, rounding: str,
     mag = np.abs(s)
     _, blen = np.frexp(mag.astype(np.float64))     # exact: mag < 2^53
     vexp = blen.astype(np.int64) - 1 + s_exp
-    sub = acc.min_subnormal_exp
-    if alt.get("subnormal_grid") == "out_bits":
-        sub = acc.emin - p + 1
+    sub = acc.emin - p + 1
+    if alt.get("subnormal_grid") == "format":
+        sub = acc.min_subnormal_exp
     q = np.maximum(vexp - p + 1, sub)
     if alt.get("subnormals") == "flush":
         mag = np.where(vexp < acc.emin, 0, mag)
@@ -346,7 +351,7 @@ def _round_int(s: np.ndarray, s_exp: np.ndarray, p: int, rounding: str,
 # Rules the records rule out, as switches of the vectorised form (the
 # tests show each one mismatches some records, so each fact is decided):
 ALTERNATIVES = {
-    "subnormal_grid": "out_bits",   # subnormals keep out_bits - 1 bits below emin
+    "subnormal_grid": "format",     # subnormals on acc's own grid (2^-149)
     "subnormals": "flush",          # subnormal results flushed to zero
     "overflow": "max",              # toward-zero overflow saturates
     "zero_sign": "ieee",            # -0 + -0 = -0, tiny negative -> -0
@@ -427,7 +432,8 @@ def fused_dot(a_vals, b_vals, c, *, group, a_fmt, b_fmt, acc, align_bits,
     total = c
     for lo in range(0, k, promote_every):
         part = chain(lo, min(lo + promote_every, k), np.zeros(n))
-        total = round_f32(total + part)   # float64 sum of two float32: exact
+        with np.errstate(invalid="ignore"):      # inf - inf: NaN
+            total = round_f32(total + part)   # see round_f32: one rounding
     return total
 
 
@@ -453,7 +459,8 @@ def round_bf16(x) -> np.ndarray:
 def values_to_bits(v: np.ndarray, acc: Fmt) -> np.ndarray:
     """Accumulator bits of float64 results (NaN -> 0x7fffffff / 0x7fff)."""
     dt = CODE_DTYPES[acc.dtype.itemsize]
-    bits = np.asarray(v).astype(acc.dtype).view(dt)
+    with np.errstate(over="ignore"):          # a float32 total beyond f16
+        bits = np.asarray(v).astype(acc.dtype).view(dt)
     nan = 0x7fffffff if acc.name == "f32" else 0x7fff
     return np.where(np.isnan(v), dt(nan), bits)
 

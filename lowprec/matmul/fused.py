@@ -57,7 +57,8 @@ class FusedAccumulator:
     overflow to inf.  Steps chain in k order.  With ``promote_every`` (a
     multiple of ``group``) the chain restarts from +0 every that many k
     and each partial is added into a float32 total with round-to-nearest-
-    even (a float16 accumulator's total is float16).  NaN operands,
+    even (for a float16 accumulator the float32 total is then rounded to
+    float16, nearest even).  NaN operands,
     inf * 0 and inf - inf give NaN; an exactly zero sum is +0.
 
     Parameters
@@ -205,8 +206,7 @@ class FusedAccumulator:
         s.out_rounding = check_rounding(self.out_rounding)
         _, s.acc_emin, s.acc_emax = _ACCUMULATORS[self.accumulator]
         s.promote_every = self.promote_every or 0
-        total = self._get("total", "float32" if self.accumulator == "float32"
-                          else "float16")
+        total = self._get("total", "float32")
         s.total_bits, s.total_emin, s.total_emax = _ACCUMULATORS[total]
         return s
 
