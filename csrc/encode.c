@@ -97,28 +97,34 @@ LP_INLINE int load_bits(int in_type, const void *in, int64_t i,
 }
 
 /* 1. unpack any loaded element, then the core. */
+/* The rounding core's (sign, exp, sig) of a loaded value; returns its
+ * class. */
+LP_INLINE int unpack_loaded(int kind, uint64_t bits, int *sign, int32_t *exp,
+                            uint64_t *sig)
+{
+    switch (kind) {
+    case LP_F64:
+        return lp_unpack_bits(bits, 11, 52, sign, exp, sig);
+    case LP_F32:
+        return lp_unpack_bits(bits, 8, 23, sign, exp, sig);
+    case LP_I64:
+        *sign = (int64_t)bits < 0;
+        *sig = *sign ? (uint64_t)0 - bits : bits;
+        return 0;
+    default:
+        *sig = bits;
+        return 0;
+    }
+}
+
 LP_INLINE int64_t round_loaded(const lp_format *f, const lp_opts *o,
                                int kind, uint64_t bits, uint64_t rnd,
                                int *err)
 {
-    int sign = 0, cls = 0;
+    int sign = 0;
     int32_t exp = 0;
     uint64_t sig = 0;
-    switch (kind) {
-    case LP_F64:
-        cls = lp_unpack_bits(bits, 11, 52, &sign, &exp, &sig);
-        break;
-    case LP_F32:
-        cls = lp_unpack_bits(bits, 8, 23, &sign, &exp, &sig);
-        break;
-    case LP_I64:
-        sign = (int64_t)bits < 0;
-        sig = sign ? (uint64_t)0 - bits : bits;
-        break;
-    default:
-        sig = bits;
-        break;
-    }
+    int cls = unpack_loaded(kind, bits, &sign, &exp, &sig);
     return lp_round_any(f, o, cls, sign, exp, sig, rnd, err);
 }
 
@@ -544,24 +550,10 @@ int lp_encode_flags(const lp_format *f, const lp_opts *o, int in_type,
         uint64_t bits;
         int kind = load_bits(in_type, in, i, scale, scale32, &bits);
         uint64_t rnd = sr ? lp_random_keyed(key, index0 + i) : 0;
-        int sign = 0, cls = 0, fl = 0;
+        int sign = 0, fl = 0;
         int32_t exp = 0;
         uint64_t sig = 0;
-        switch (kind) {
-        case LP_F64:
-            cls = lp_unpack_bits(bits, 11, 52, &sign, &exp, &sig);
-            break;
-        case LP_F32:
-            cls = lp_unpack_bits(bits, 8, 23, &sign, &exp, &sig);
-            break;
-        case LP_I64:
-            sign = (int64_t)bits < 0;
-            sig = sign ? (uint64_t)0 - bits : bits;
-            break;
-        default:
-            sig = bits;
-            break;
-        }
+        int cls = unpack_loaded(kind, bits, &sign, &exp, &sig);
         store_code(out, i, size, lp_round_any_flags(f, o, cls, sign, exp,
                                                     sig, rnd, &err, &fl));
         flags[i] = (uint8_t)fl;
