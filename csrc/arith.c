@@ -533,7 +533,7 @@ static int arith_fast(int op, const lp_format *f, const lp_opts *o,
             unpack_code(fb, load_code(fb, b, start + i), &yo);
             int fl = 0;
             uint64_t rnd = o->rounding == LP_SR
-                           ? lp_random_keyed(key, index0 + start + i) : 0;
+                           ? lp_random_at(o, key, index0 + start + i) : 0;
             store_code(f, o_blk, i, op_one(op, f, o, xo, yo, zo, rnd, &err,
                                            &fl));
         }
@@ -586,7 +586,7 @@ static int fma_fast(const lp_format *f, const lp_opts *o,
             unpack_code(fc, load_code(fc, c, start + i), &zo);
             int fl = 0;
             uint64_t rnd = o->rounding == LP_SR
-                           ? lp_random_keyed(key, index0 + start + i) : 0;
+                           ? lp_random_at(o, key, index0 + start + i) : 0;
             store_code(f, o_blk, i, op_one(LP_OP_FMA, f, o, xo, yo, zo, rnd,
                                            &err, &fl));
         }
@@ -665,7 +665,7 @@ int lp_arith(int op, const lp_format *f, const lp_opts *o,
             else
                 unpack_code(fc, cc, &z);
         }
-        uint64_t rnd = sr ? lp_random_keyed(key, index0 + i) : 0;
+        uint64_t rnd = sr ? lp_random_at(o, key, index0 + i) : 0;
         int64_t code = op_one(op, f, o, x, y, z, rnd, &err, &fl);
         store_code(f, out, i, code);
         if (flags)

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import _validate as val
 from ._clib import ffi, lib
-from ._options import make_opts
+from ._options import attach_random_bits, make_opts
 from ._threads import run_chunked
 from .convert import as_codes
 from .formats import FloatFormat, IntFormat, get_format
@@ -102,9 +102,10 @@ def _uses_table(op, fmt, formats, o):
             and fmt.nbits <= 8 and all(f.nbits <= 8 for f in formats))
 
 
-def _run(op, fmt, operands, formats, o, want_flags):
+def _run(op, fmt, operands, formats, o, want_flags, random_bits=None):
     """Broadcasts the operand code arrays, runs the kernel; returns codes
-    (and flags)."""
+    (and flags).  random_bits: the caller's random words for stochastic
+    rounding (broadcast to the result; attach_random_bits)."""
     arrays = [as_codes(x, f) for x, f in zip(operands, formats)]
     try:
         arrays = np.broadcast_arrays(*arrays)
@@ -116,6 +117,7 @@ def _run(op, fmt, operands, formats, o, want_flags):
               for a in arrays]
     shape = arrays[0].shape
     n = arrays[0].size
+    words = attach_random_bits(o, random_bits, shape, None)
     out = np.empty(shape, fmt.code_dtype)
     flags = np.zeros(shape, np.uint8)
     if n:
@@ -159,19 +161,20 @@ def _run(op, fmt, operands, formats, o, want_flags):
         err = run_chunked(kernel, n)
         if err and not want_flags:
             _raise(err, op, fmt)
+    del words                   # the kernels read them through o
     if want_flags:
         return out, flags
     return out
 
 
 def _binary(op, a, b, fmt, rounding, saturate, subnormals, flags, tininess,
-            a_format, b_format, seed):
+            a_format, b_format, seed, random_bits=None):
     fmt = _float_format(fmt, "fmt")
     fa = fmt if a_format is None else _float_format(a_format, "a_format")
     fb = fmt if b_format is None else _float_format(b_format, "b_format")
     want = val.check_bool(flags, "flags")
     o = _opts(fmt, rounding, saturate, subnormals, tininess, seed)
-    return _run(op, fmt, (a, b), (fa, fb), o, want)
+    return _run(op, fmt, (a, b), (fa, fb), o, want, random_bits)
 
 
 _DOC = """{summary}
@@ -182,6 +185,9 @@ _DOC = """{summary}
     fmt : the result format (a float Format, name or dtype).
     rounding, saturate, subnormals, seed : as lp.encode (API.md section 2);
         stochastic rounding keys on (seed, flat element index).
+    random_bits : stochastic rounding only: the caller's random integers
+        (unsigned, broadcastable to the result, R = the dtype's width) in
+        place of the generator, as lp.encode's random_bits.
     flags : bool, False.  True returns (codes, flags), flags a uint8 array
         of the result's shape: FLAG_INEXACT 1, FLAG_UNDERFLOW 2,
         FLAG_OVERFLOW 4, FLAG_INFINITE 8, FLAG_INVALID 16 (SoftFloat's).
@@ -208,62 +214,62 @@ _DOC = """{summary}
 
 def add(a, b, fmt, *, rounding="nearest_even", saturate=False,
         subnormals=True, flags=False, tininess="after", a_format=None,
-        b_format=None, seed=None):
+        b_format=None, seed=None, random_bits=None):
     return _binary("add", a, b, fmt, rounding, saturate, subnormals, flags,
-                   tininess, a_format, b_format, seed)
+                   tininess, a_format, b_format, seed, random_bits)
 
 
 def sub(a, b, fmt, *, rounding="nearest_even", saturate=False,
         subnormals=True, flags=False, tininess="after", a_format=None,
-        b_format=None, seed=None):
+        b_format=None, seed=None, random_bits=None):
     return _binary("sub", a, b, fmt, rounding, saturate, subnormals, flags,
-                   tininess, a_format, b_format, seed)
+                   tininess, a_format, b_format, seed, random_bits)
 
 
 def mul(a, b, fmt, *, rounding="nearest_even", saturate=False,
         subnormals=True, flags=False, tininess="after", a_format=None,
-        b_format=None, seed=None):
+        b_format=None, seed=None, random_bits=None):
     return _binary("mul", a, b, fmt, rounding, saturate, subnormals, flags,
-                   tininess, a_format, b_format, seed)
+                   tininess, a_format, b_format, seed, random_bits)
 
 
 def div(a, b, fmt, *, rounding="nearest_even", saturate=False,
         subnormals=True, flags=False, tininess="after", a_format=None,
-        b_format=None, seed=None):
+        b_format=None, seed=None, random_bits=None):
     return _binary("div", a, b, fmt, rounding, saturate, subnormals, flags,
-                   tininess, a_format, b_format, seed)
+                   tininess, a_format, b_format, seed, random_bits)
 
 
 def fma(a, b, c, fmt, *, rounding="nearest_even", saturate=False,
         subnormals=True, flags=False, tininess="after", a_format=None,
-        b_format=None, c_format=None, seed=None):
+        b_format=None, c_format=None, seed=None, random_bits=None):
     fmt = _float_format(fmt, "fmt")
     fs = [fmt if s is None else _float_format(s, name) for s, name in
           ((a_format, "a_format"), (b_format, "b_format"),
            (c_format, "c_format"))]
     want = val.check_bool(flags, "flags")
     o = _opts(fmt, rounding, saturate, subnormals, tininess, seed)
-    return _run("fma", fmt, (a, b, c), fs, o, want)
+    return _run("fma", fmt, (a, b, c), fs, o, want, random_bits)
 
 
 def sqrt(a, fmt, *, rounding="nearest_even", saturate=False,
          subnormals=True, flags=False, tininess="after", a_format=None,
-         seed=None):
+         seed=None, random_bits=None):
     fmt = _float_format(fmt, "fmt")
     fa = fmt if a_format is None else _float_format(a_format, "a_format")
     want = val.check_bool(flags, "flags")
     o = _opts(fmt, rounding, saturate, subnormals, tininess, seed)
-    return _run("sqrt", fmt, (a,), (fa,), o, want)
+    return _run("sqrt", fmt, (a,), (fa,), o, want, random_bits)
 
 
 def convert(codes, src_fmt, dst_fmt, *, rounding="nearest_even",
             saturate=False, subnormals=True, flags=False, tininess="after",
-            seed=None):
+            seed=None, random_bits=None):
     src = _float_format(src_fmt, "src_fmt", allow_int=True)
     dst = _float_format(dst_fmt, "dst_fmt", allow_int=True)
     want = val.check_bool(flags, "flags")
     o = _opts(dst, rounding, saturate, subnormals, tininess, seed)
-    return _run("convert", dst, (codes,), (src,), o, want)
+    return _run("convert", dst, (codes,), (src,), o, want, random_bits)
 
 
 _BIN_OPERANDS = ("a, b : code arrays (integers, or ml_dtypes arrays of the "

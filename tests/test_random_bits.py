@@ -325,3 +325,50 @@ def test_paths_agree(name):
             np.testing.assert_array_equal(
                 lp.encode(xs, name, scale=0.5, **kw),
                 lp.encode(x64 * 2, name, **kw))
+
+
+# -- the arithmetic operations take random_bits too (API.md section 9) -------
+
+@pytest.mark.parametrize("op", ["add", "mul", "div"])
+@pytest.mark.parametrize("fmt", ["e4m3", "bfloat16", "float16"])
+def test_operations_take_random_bits(op, fmt):
+    """lp.add/mul/div with random_bits: the result is the exact result's
+    lower neighbour (toward zero) unless floor(d * 2^8) + r >= 2^8, d the
+    fraction of the gap; checked against the toward-zero and away-from-
+    zero results of the same operation."""
+    import lowprec as lp
+    from fractions import Fraction
+    f = lp.get_format(fmt)
+    rng = np.random.default_rng(11)
+    n = 4000
+    vals = rng.standard_normal((2, n)) * 4
+    a, b = (lp.encode(v, f) for v in vals)
+    r = rng.integers(0, 256, n).astype(np.uint8)
+    got = getattr(lp, op)(a, b, f, rounding="stochastic", random_bits=r)
+    lo = getattr(lp, op)(a, b, f, rounding="toward_zero")
+    dec = lambda c: lp.decode(c, f, dtype=np.float64)  # noqa: E731
+    A, B, L = dec(a), dec(b), dec(lo)
+    ok = np.isfinite(A) & np.isfinite(B) & (B != 0) & np.isfinite(L)
+    for i in np.flatnonzero(ok)[:1500]:
+        x = {"add": Fraction(A[i]) + Fraction(B[i]),
+             "mul": Fraction(A[i]) * Fraction(B[i]),
+             "div": Fraction(A[i]) / Fraction(B[i])}[op]
+        low = Fraction(L[i])
+        if x == low:
+            assert got[i] == lo[i]
+            continue
+        up = getattr(lp, op)(a[i:i + 1], b[i:i + 1], f,
+                             rounding="toward_zero")
+        # the neighbour away from zero: one code further in magnitude
+        away = int(up[0]) + 1
+        top = float(lp.decode(np.array([away], f.code_dtype), f,
+                              dtype=np.float64)[0])
+        if not np.isfinite(top):
+            continue                            # overflow: no neighbour
+        gap = abs(Fraction(top) - low)
+        d = abs(x - low) / gap
+        expect_away = int(d * 256) + int(r[i]) >= 256
+        assert (int(got[i]) == away) == expect_away, (i, x, r[i])
+    # replay: the same words give the same codes
+    again = getattr(lp, op)(a, b, f, rounding="stochastic", random_bits=r)
+    assert np.array_equal(got, again)
