@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._clib import ffi, lib
-from ._validate import check_bool, check_choice, check_int
+from ._validate import check_bool, check_choice, check_code, check_int
 
 if TYPE_CHECKING:
     from ._typing import (BlockShape, BoolLike, FormatLike, IntLike,
@@ -389,8 +389,15 @@ class FloatFormat(Format):
         >>> import lowprec as lp
         >>> lp.get_format("e4m3").value(0x7E)
         448.0
+
+        Raises
+        ------
+        TypeError
+            A code that is not an integer.
+        ValueError
+            A code outside [0, 2^nbits).
         """
-        return lib.lp_decode_one(self._st, int(code))
+        return lib.lp_decode_one(self._st, check_code(code, self))
 
     def values(self) -> NDArray[np.float64]:
         """All distinct finite values, float64, sorted.
@@ -564,7 +571,7 @@ class IntFormat(Format):
     min_normal = min_subnormal = eps = property(lambda self: 1)
 
     def value(self, code: IntLike) -> float:
-        return float(code)
+        return float(check_code(code, self))
 
     def values(self) -> NDArray[np.float64]:
         return np.arange(self.min, self.max + 1, dtype=np.float64)

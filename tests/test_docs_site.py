@@ -73,8 +73,8 @@ CANNOT_RAISE = {"lowprec.formats", "lowprec.get_include",
                 "lowprec.get_library", "lowprec.reference.ref_mix",
                 "lowprec.reference.ref_random", "lowprec.Format",
                 "lowprec.BlockTensor", "lowprec.BlockTensor.pack",
-                "lowprec.Format.value", "lowprec.FloatFormat.value",
-                "lowprec.IntFormat.value", "lowprec.IntFormat.values",
+                "lowprec.Format.value", "lowprec.IntFormat.value",
+                "lowprec.IntFormat.values",
                 "lowprec.reference.ref_limits"}
 # classes users do not construct with arguments of their own
 NO_PARAMETERS = {"lowprec.Format", "lowprec.BlockTensor"}

@@ -221,3 +221,13 @@ def test_value_matches_reference_for_sampled_codes(name):
             assert math.isnan(v)
         else:
             assert v == r and math.copysign(1, v) == math.copysign(1, r)
+
+
+@pytest.mark.parametrize("fmt,bad,exc", [
+    ("e4m3", 256, ValueError), ("e4m3", -1, ValueError),
+    ("e4m3", 1.5, TypeError), ("e4m3", "1", TypeError),
+    ("int4", 8, ValueError), ("int4", -9, ValueError),
+    ("int8", 2.0, TypeError)])
+def test_value_checks_its_code(fmt, bad, exc):
+    with pytest.raises(exc, match="code"):
+        lp.get_format(fmt).value(bad)
