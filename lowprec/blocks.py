@@ -408,7 +408,6 @@ def _quantize_blocks(x, fmt, *, block=None, axis=-1, scale_format=None,
     el, sf = bf.element, bf.scale_format
     nd = a.ndim
     blk = bf.block
-    ax: int | tuple[int, ...]
     if isinstance(blk, tuple):
         if nd < len(blk):
             raise ValueError(f"block {blk!r} needs at least {len(blk)} "
