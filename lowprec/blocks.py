@@ -594,6 +594,35 @@ def _matmul_codes(t, name):
     return sm, fp
 
 
+def matmul_blocks(ba, axa, bb, axb, K):
+    """(bm, bk, bn) of a BlockTensor product: a's block ba along axis axa
+    (its last axis, K, or 2-D blocks), b's bb along axb (axis 0 or 2-D);
+    bn None unless b has 2-D blocks.  Raises ValueError for another
+    layout, blocks along K that differ or do not divide K."""
+    if isinstance(ba, tuple) and len(ba) == 2:
+        bm, bka = ba
+    elif axa in (1, (1,)):
+        bm, bka = 1, ba[0] if isinstance(ba, tuple) else ba
+    else:
+        raise ValueError(f"a must be blocked along its last axis (K) or in "
+                         f"2-D blocks; it is blocked along axis {axa}")
+    bn = None
+    if isinstance(bb, tuple) and len(bb) == 2:
+        bkb, bn = bb
+    elif axb == 0:
+        bkb = bb
+    else:
+        raise ValueError(f"b must be blocked along axis 0 (K) or in 2-D "
+                         f"blocks; it is blocked along axis {axb}")
+    if bka != bkb:
+        raise ValueError(f"the blocks along K differ: a has {bka} "
+                         f"(block {ba!r}), b has {bkb} (block {bb!r})")
+    if K % bka:
+        raise ValueError(f"the block along K ({bka}) must divide K = {K} "
+                         f"for scaled_matmul")
+    return bm, bka, bn
+
+
 def block_matmul_args(a, b):
     """((a_codes, a_format), (b_codes, b_format), a_scale, b_scale, block,
     tensor_scale, nan_rows, nan_cols) of scaled_matmul(bt_a, bt_b): a
@@ -615,28 +644,8 @@ def block_matmul_args(a, b):
     if K != K2:
         raise ValueError(f"shapes {a.shape} and {b.shape} do not agree "
                          f"along K")
-    ba, bb = a.format.block, b.format.block
-    if isinstance(ba, tuple) and len(ba) == 2:
-        bm, bka = ba
-    elif a.axis in (1, (1,)):
-        bm, bka = 1, ba[0] if isinstance(ba, tuple) else ba
-    else:
-        raise ValueError(f"a must be blocked along its last axis (K) or in "
-                         f"2-D blocks; it is blocked along axis {a.axis}")
-    bn = None
-    if isinstance(bb, tuple) and len(bb) == 2:
-        bkb, bn = bb
-    elif b.axis == 0:
-        bkb = bb
-    else:
-        raise ValueError(f"b must be blocked along axis 0 (K) or in 2-D "
-                         f"blocks; it is blocked along axis {b.axis}")
-    if bka != bkb:
-        raise ValueError(f"the blocks along K differ: a has {bka} "
-                         f"(block {ba!r}), b has {bkb} (block {bb!r})")
-    if K % bka:
-        raise ValueError(f"the block along K ({bka}) must divide K = {K} "
-                         f"for scaled_matmul")
+    bm, bka, bn = matmul_blocks(a.format.block, a.axis, b.format.block,
+                                b.axis, K)
     sa, sb = _matmul_scale(a), _matmul_scale(b)
     if (sa.dtype == np.float32) != (sb.dtype == np.float32):
         sa, sb = sa.astype(np.float32), sb.astype(np.float32)

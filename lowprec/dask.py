@@ -884,28 +884,7 @@ def _block_matmul(a, b, accumulate, out_format, out_scale, out_rounding,
     if K != K2:
         raise ValueError(f"shapes {ca.shape} and {cb.shape} do not agree "
                          f"along K")
-    ba, bb = fa_.block, fb_.block
-    if isinstance(ba, tuple) and len(ba) == 2:
-        bm, bka = ba
-    elif axa in (1, (1,)):
-        bm, bka = 1, ba[0] if isinstance(ba, tuple) else ba
-    else:
-        raise ValueError(f"a must be blocked along its last axis (K) or in "
-                         f"2-D blocks; it is blocked along axis {axa}")
-    bn = None
-    if isinstance(bb, tuple) and len(bb) == 2:
-        bkb, bn = bb
-    elif axb == 0:
-        bkb = bb
-    else:
-        raise ValueError(f"b must be blocked along axis 0 (K) or in 2-D "
-                         f"blocks; it is blocked along axis {axb}")
-    if bka != bkb:
-        raise ValueError(f"the blocks along K differ: a has {bka} "
-                         f"(block {ba!r}), b has {bkb} (block {bb!r})")
-    if K % bka:
-        raise ValueError(f"the block along K ({bka}) must divide K = {K} "
-                         f"for scaled_matmul")
+    bm, bka, bn = _blocks.matmul_blocks(fa_.block, axa, fb_.block, axb, K)
     ops = []
     for name, c, el in (("a", ca, fa_.element), ("b", cb, fb_.element)):
         if isinstance(el, IntFormat):
