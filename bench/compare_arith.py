@@ -10,21 +10,11 @@ machine.  LOWPREC_NUM_THREADS sets lowprec's threads (NumPy's add runs on
 one).
 """
 import argparse
-import time
 
 import numpy as np
 
 import lowprec as lp
-
-
-def best(fn, repeat):
-    fn()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+from compare import best   # bench/ is the script's directory
 
 
 def main(argv=None):

@@ -12,21 +12,11 @@ what to compare.
 """
 import argparse
 import os
-import time
 
 import numpy as np
 
 import lowprec as lp
-
-
-def best(fn, repeat):
-    fn()
-    ts = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return min(ts)
+from compare import best   # bench/ is the script's directory
 
 
 def numpy_mx(x, element, emax, block=32):
