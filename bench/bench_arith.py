@@ -65,3 +65,33 @@ def test_div_sqrt_float16(benchmark, op, size):
     args = (a,) if op == "sqrt" else (a, b)
     benchmark.extra_info["elements"] = a.size
     benchmark(getattr(lp, op), *args, "float16")
+
+
+@pytest.mark.parametrize("size", ["1e6"])
+@pytest.mark.parametrize("fmt", ["float8_e4m3fn", "bfloat16"])
+def test_add_numba_backend(benchmark, fmt, size):
+    """backend="numba": the exact kernel in Numba (no table, no float32
+    path), flags on."""
+    a, b = codes(fmt, size, 1), codes(fmt, size, 2)
+    lp.add(a[:8], b[:8], fmt, backend="numba")          # compiled
+    benchmark.extra_info["elements"] = a.size
+    benchmark(lp.add, a, b, fmt, flags=True, backend="numba")
+
+
+@pytest.mark.parametrize("size", ["1e6"])
+def test_jit_mul_in_njit_loop(benchmark, size):
+    """lp.jit.mul inlined into a user's @numba.njit loop (one thread)."""
+    import numba
+    import lowprec.jit
+
+    mul = lp.jit.mul("bfloat16")
+
+    @numba.njit
+    def loop(a, b, out):
+        for i in range(a.size):
+            out[i] = mul(a[i], b[i])
+    a, b = codes("bfloat16", size, 1), codes("bfloat16", size, 2)
+    out = np.empty_like(a)
+    loop(a[:8], b[:8], out[:8])
+    benchmark.extra_info["elements"] = a.size
+    benchmark(loop, a, b, out)

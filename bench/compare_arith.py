@@ -17,6 +17,24 @@ import lowprec as lp
 from compare import best   # bench/ is the script's directory
 
 
+def _jit_loop(xs, m, repeat):
+    """Seconds of lp.jit.mul (bfloat16) inlined in an @njit loop over m
+    elements (one thread)."""
+    import numba
+    import lowprec.jit
+
+    mul = lp.jit.mul("bfloat16")
+
+    @numba.njit
+    def loop(a, b, out):
+        for i in range(a.size):
+            out[i] = mul(a[i], b[i])
+    a, b = (lp.encode(x[:m], "bfloat16") for x in xs[:2])
+    out = np.empty_like(a)
+    loop(a[:8], b[:8], out[:8])
+    return best(lambda: loop(a, b, out), repeat)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=10_000_000)
@@ -40,17 +58,30 @@ def main(argv=None):
         rows.append((f"lp.add {fmt} flags=True",
                      best(lambda: lp.add(a, b, fmt, flags=True),
                           args.repeat)))
+    m = min(n, 10**6)
+    for fmt in ("float8_e4m3fn", "bfloat16"):
+        a, b = (lp.encode(x[:m], fmt, saturate=True) for x in xs[:2])
+        lp.add(a[:8], b[:8], fmt, backend="numba")          # compile
+        rows.append((f"lp.add {fmt} backend=numba (n={m})",
+                     best(lambda: lp.add(a, b, fmt, flags=True,
+                                         backend="numba"),
+                          args.repeat) * n / m))
+        rows.append((f"  the same, backend=c (n={m})",
+                     best(lambda: lp.add(a, b, fmt, flags=True,
+                                         backend="c"),
+                          args.repeat) * n / m))
+    rows.append((f"lp.jit.mul bfloat16 in @njit (n={m})",
+                 _jit_loop(xs, m, args.repeat) * n / m))
     h = [lp.encode(x, "float16") for x in xs]
     rows.append(("lp.fma float16", best(lambda: lp.fma(*h, "float16"),
                                         args.repeat)))
-    m = min(n, 10**6)
     rows.append((f"lp.div float16 (n={m})",
                  best(lambda: lp.div(h[0][:m], h[1][:m], "float16"),
                       args.repeat) * n / m))
     print(f"{n} elements, best of {args.repeat}")
-    print(f"{'operation':34} {'Melem/s':>9} {'x numpy f32 +':>14}")
+    print(f"{'operation':40} {'Melem/s':>9} {'x numpy f32 +':>14}")
     for name, t in rows:
-        print(f"{name:34} {n / t / 1e6:9.1f} {t_np / t:14.2f}")
+        print(f"{name:40} {n / t / 1e6:9.1f} {t_np / t:14.2f}")
 
 
 if __name__ == "__main__":

@@ -191,6 +191,26 @@ static void sqrt_exact(int32_t ex, uint64_t m, int32_t *e, lp_u128 *w)
     *e = ex / 2 - T - 1;
 }
 
+/* floor(frac * 2^64), frac the part of w * 2^e below 2^q in units of 2^q
+ * (the dropped fraction of stochastic rounding at quantum 2^q). */
+static uint64_t sr_fraction(int32_t e, lp_u128 w, int32_t q)
+{
+    int64_t shift = (int64_t)q - e;      /* bits of w below the quantum */
+    if (shift <= 0)
+        return 0;
+    if (shift <= 64) {
+        lp_u128 rest = w & (((lp_u128)1 << shift) - 1);
+        return (uint64_t)(rest << (64 - shift));
+    }
+    if (shift < 128) {
+        lp_u128 rest = w & (((lp_u128)1 << shift) - 1);
+        return (uint64_t)(rest >> (shift - 64));
+    }
+    if (shift < 192)
+        return (uint64_t)(w >> (shift - 64));
+    return 0;
+}
+
 /* 4. round sign * w * 2^e (w != 0, maybe jammed) once to f.  Stochastic
  * rounding: the core's quantum q for |v| (the binade, never below emin),
  * the dropped fraction d = floor(frac * 2^64) from w, the core's compare
@@ -198,7 +218,11 @@ static void sqrt_exact(int32_t ex, uint64_t m, int32_t *e, lp_u128 *w)
  * away from it, of the same value by the core.  Rounding toward zero that
  * still overflows (the lower neighbour above max) is redone away from
  * zero, since stochastic rounding overflows to infinity (lp_overflow_to_inf).
- * Its flags are those of the rounding it picked. */
+ * Its flags are those of the rounding it picked, but for underflow with
+ * tininess after rounding in the binade just below 2^emin: there the core
+ * decides as lp_encode's does (lp_tiny), rounding to mbits + 1 bits with
+ * an unbounded exponent, stochastically with the same random bits, so
+ * that lp.convert and lp.encode of one value give the same flags. */
 static int64_t round_wide(const lp_format *f, const lp_opts *o, int sign,
                           int32_t e, lp_u128 w, uint64_t rnd, int *err,
                           int *flags)
@@ -217,20 +241,7 @@ static int64_t round_wide(const lp_format *f, const lp_opts *o, int sign,
         return lp_round_any_flags(f, o, 0, sign, exp, sig, rnd, err, flags);
     int32_t E = e + n - 1;
     int32_t q = (E > f->emin ? E : f->emin) - f->mbits;
-    int64_t shift = (int64_t)q - e;      /* bits of w below the quantum */
-    uint64_t d = 0;
-    if (shift > 0) {
-        if (shift <= 64) {
-            lp_u128 rest = shift >= 128 ? w
-                         : w & (((lp_u128)1 << shift) - 1);
-            d = (uint64_t)(rest << (64 - shift));
-        } else if (shift < 128) {
-            lp_u128 rest = w & (((lp_u128)1 << shift) - 1);
-            d = (uint64_t)(rest >> (shift - 64));
-        } else if (shift < 192) {
-            d = (uint64_t)(w >> (shift - 64));
-        }
-    }
+    uint64_t d = sr_fraction(e, w, q);
     uint32_t mh, ml;
     lp_sr_masks(o->rbits, &mh, &ml);
     int away = (int)lp_sr_less((uint32_t)(rnd >> 32), (uint32_t)rnd,
@@ -246,6 +257,20 @@ static int64_t round_wide(const lp_format *f, const lp_opts *o, int sign,
         e1 = 0;
         f1 = 0;
         code = lp_round_any_flags(f, &od, 0, sign, exp, sig, 0, &e1, &f1);
+    }
+    if (!o->tininess_before && E == f->emin - 1 && (f1 & LP_FLAG_INEXACT)) {
+        /* the top mbits + 1 bits all ones, and the stochastic rounding
+         * at 2^(E - mbits) goes up: the value rounds to 2^emin */
+        uint64_t ones = ((uint64_t)2 << f->mbits) - 1;
+        int top = n - 1 - f->mbits;
+        uint64_t mf = top >= 0 ? (uint64_t)(w >> top)
+                               : (uint64_t)w << -top;
+        uint64_t d1 = sr_fraction(e, w, E - f->mbits);
+        int tiny = mf != ones
+                   || !lp_sr_less((uint32_t)(rnd >> 32), (uint32_t)rnd,
+                                  (uint32_t)(d1 >> 32), (uint32_t)d1, mh,
+                                  ml);
+        f1 = (f1 & ~LP_FLAG_UNDERFLOW) | (tiny ? LP_FLAG_UNDERFLOW : 0);
     }
     *err |= e1;
     *flags |= f1;

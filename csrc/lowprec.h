@@ -299,8 +299,8 @@ int64_t lp_arith_one(int op, const lp_format *f, const lp_opts *o,
                      int64_t index, int *err, int *flags);
 
 /* lp_arith_one with o's seed replaced by seed, everything in the return
- * value: code | flags << 32 | err << 40 (for callers without pointers,
- * such as lowprec.jit's compiled functions). */
+ * value: code | flags << 32 | err << 40 (for callers that cannot pass
+ * pointers to results, such as foreign-function calls from JIT code). */
 int64_t lp_arith_packed(int op, const lp_format *f, const lp_opts *o,
                         const lp_format *fa, int64_t a, const lp_format *fb,
                         int64_t b, const lp_format *fc, int64_t c,

@@ -18,7 +18,7 @@ from . import _validate as val
 from ._clib import ffi, lib
 from ._options import attach_random_bits, make_opts
 from ._threads import run_chunked
-from .convert import as_codes
+from .convert import as_codes, check_backend
 from .formats import FloatFormat, IntFormat, get_format
 
 __all__ = ["add", "sub", "mul", "div", "fma", "sqrt", "convert",
@@ -102,10 +102,14 @@ def _uses_table(op, fmt, formats, o):
             and fmt.nbits <= 8 and all(f.nbits <= 8 for f in formats))
 
 
-def _run(op, fmt, operands, formats, o, want_flags, random_bits=None):
+def _run(op, fmt, operands, formats, o, want_flags, random_bits=None,
+         backend="auto"):
     """Broadcasts the operand code arrays, runs the kernel; returns codes
     (and flags).  random_bits: the caller's random words for stochastic
-    rounding (broadcast to the result; attach_random_bits)."""
+    rounding (broadcast to the result; attach_random_bits).  backend:
+    "numba" runs lowprec/_numba_arith.py, "c" and "auto" csrc/arith.c
+    (faster: its float32 paths and 8-bit tables)."""
+    backend = check_backend(backend)
     arrays = [as_codes(x, f) for x, f in zip(operands, formats)]
     try:
         arrays = np.broadcast_arrays(*arrays)
@@ -118,6 +122,13 @@ def _run(op, fmt, operands, formats, o, want_flags, random_bits=None):
     shape = arrays[0].shape
     n = arrays[0].size
     words = attach_random_bits(o, random_bits, shape, None)
+    if backend == "numba":
+        from . import _numba_arith      # on first use (Numba start-up)
+        out, flags, err = _numba_arith.run(OPS[op], fmt, arrays, formats, o,
+                                           want_flags, words)
+        if err and not want_flags:
+            _raise(err, op, fmt)
+        return (out, flags) if want_flags else out
     out = np.empty(shape, fmt.code_dtype)
     flags = np.zeros(shape, np.uint8)
     if n:
@@ -168,13 +179,13 @@ def _run(op, fmt, operands, formats, o, want_flags, random_bits=None):
 
 
 def _binary(op, a, b, fmt, rounding, saturate, subnormals, flags, tininess,
-            a_format, b_format, seed, random_bits=None):
+            a_format, b_format, seed, random_bits=None, backend="auto"):
     fmt = _float_format(fmt, "fmt")
     fa = fmt if a_format is None else _float_format(a_format, "a_format")
     fb = fmt if b_format is None else _float_format(b_format, "b_format")
     want = val.check_bool(flags, "flags")
     o = _opts(fmt, rounding, saturate, subnormals, tininess, seed)
-    return _run(op, fmt, (a, b), (fa, fb), o, want, random_bits)
+    return _run(op, fmt, (a, b), (fa, fb), o, want, random_bits, backend)
 
 
 _DOC = """{summary}
@@ -192,6 +203,9 @@ _DOC = """{summary}
         of the result's shape: FLAG_INEXACT 1, FLAG_UNDERFLOW 2,
         FLAG_OVERFLOW 4, FLAG_INFINITE 8, FLAG_INVALID 16 (SoftFloat's).
     tininess : "after" (default) or "before" rounding, for FLAG_UNDERFLOW.
+    backend : "auto" (default) or "c": the C kernels (csrc/arith.c);
+        "numba": the Numba kernels (lowprec/_numba_arith.py), the same
+        bits and flags.
     {formats}
 
     Returns
@@ -214,62 +228,68 @@ _DOC = """{summary}
 
 def add(a, b, fmt, *, rounding="nearest_even", saturate=False,
         subnormals=True, flags=False, tininess="after", a_format=None,
-        b_format=None, seed=None, random_bits=None):
+        b_format=None, seed=None, random_bits=None, backend="auto"):
     return _binary("add", a, b, fmt, rounding, saturate, subnormals, flags,
-                   tininess, a_format, b_format, seed, random_bits)
+                   tininess, a_format, b_format, seed, random_bits,
+                   backend)
 
 
 def sub(a, b, fmt, *, rounding="nearest_even", saturate=False,
         subnormals=True, flags=False, tininess="after", a_format=None,
-        b_format=None, seed=None, random_bits=None):
+        b_format=None, seed=None, random_bits=None, backend="auto"):
     return _binary("sub", a, b, fmt, rounding, saturate, subnormals, flags,
-                   tininess, a_format, b_format, seed, random_bits)
+                   tininess, a_format, b_format, seed, random_bits,
+                   backend)
 
 
 def mul(a, b, fmt, *, rounding="nearest_even", saturate=False,
         subnormals=True, flags=False, tininess="after", a_format=None,
-        b_format=None, seed=None, random_bits=None):
+        b_format=None, seed=None, random_bits=None, backend="auto"):
     return _binary("mul", a, b, fmt, rounding, saturate, subnormals, flags,
-                   tininess, a_format, b_format, seed, random_bits)
+                   tininess, a_format, b_format, seed, random_bits,
+                   backend)
 
 
 def div(a, b, fmt, *, rounding="nearest_even", saturate=False,
         subnormals=True, flags=False, tininess="after", a_format=None,
-        b_format=None, seed=None, random_bits=None):
+        b_format=None, seed=None, random_bits=None, backend="auto"):
     return _binary("div", a, b, fmt, rounding, saturate, subnormals, flags,
-                   tininess, a_format, b_format, seed, random_bits)
+                   tininess, a_format, b_format, seed, random_bits,
+                   backend)
 
 
 def fma(a, b, c, fmt, *, rounding="nearest_even", saturate=False,
         subnormals=True, flags=False, tininess="after", a_format=None,
-        b_format=None, c_format=None, seed=None, random_bits=None):
+        b_format=None, c_format=None, seed=None, random_bits=None,
+        backend="auto"):
     fmt = _float_format(fmt, "fmt")
     fs = [fmt if s is None else _float_format(s, name) for s, name in
           ((a_format, "a_format"), (b_format, "b_format"),
            (c_format, "c_format"))]
     want = val.check_bool(flags, "flags")
     o = _opts(fmt, rounding, saturate, subnormals, tininess, seed)
-    return _run("fma", fmt, (a, b, c), fs, o, want, random_bits)
+    return _run("fma", fmt, (a, b, c), fs, o, want, random_bits, backend)
 
 
 def sqrt(a, fmt, *, rounding="nearest_even", saturate=False,
          subnormals=True, flags=False, tininess="after", a_format=None,
-         seed=None, random_bits=None):
+         seed=None, random_bits=None, backend="auto"):
     fmt = _float_format(fmt, "fmt")
     fa = fmt if a_format is None else _float_format(a_format, "a_format")
     want = val.check_bool(flags, "flags")
     o = _opts(fmt, rounding, saturate, subnormals, tininess, seed)
-    return _run("sqrt", fmt, (a,), (fa,), o, want, random_bits)
+    return _run("sqrt", fmt, (a,), (fa,), o, want, random_bits, backend)
 
 
 def convert(codes, src_fmt, dst_fmt, *, rounding="nearest_even",
             saturate=False, subnormals=True, flags=False, tininess="after",
-            seed=None, random_bits=None):
+            seed=None, random_bits=None, backend="auto"):
     src = _float_format(src_fmt, "src_fmt", allow_int=True)
     dst = _float_format(dst_fmt, "dst_fmt", allow_int=True)
     want = val.check_bool(flags, "flags")
     o = _opts(dst, rounding, saturate, subnormals, tininess, seed)
-    return _run("convert", dst, (codes,), (src,), o, want, random_bits)
+    return _run("convert", dst, (codes,), (src,), o, want, random_bits,
+                backend)
 
 
 _BIN_OPERANDS = ("a, b : code arrays (integers, or ml_dtypes arrays of the "

@@ -54,6 +54,7 @@ import numba
 import numpy as np
 from numba.core.registry import CPUDispatcher
 
+from . import _numba_arith as _na
 from . import _numba_core as core
 from . import _validate as val
 from ._numba_backend import k32
@@ -414,70 +415,41 @@ def decoder(fmt: FormatLike, dtype: DTypeLike = np.float32,
 
 # -- operations on codes (lowprec.arith) --------------------------------------
 #
-# The compiled functions call the C kernel lp_arith_packed of liblowprec.so
-# through ctypes (Numba calls it directly from nopython code; the format and
-# option structs are held by the returned function), so their bits and
-# flags are those of lp.add & co. by construction.  They run in @njit code
-# on the CPU; numba.cuda kernels cannot call them.
+# The compiled functions inline lowprec/_numba_arith.py (csrc/arith.c step
+# for step, the backend="numba" of lp.add & co.), so their bits and flags
+# are those of lp.add & co.; tests/test_arith_numba.py compares them.
 
-_ARITH_FN = None
-
-
-def _arith_fn():
-    """lp_arith_packed as a ctypes function Numba can call: the struct
-    pointers are passed as addresses (int64)."""
-    global _ARITH_FN
-    if _ARITH_FN is None:
-        import ctypes
-        from . import get_library
-        lib = ctypes.CDLL(get_library())
-        fn = lib.lp_arith_packed
-        i64 = ctypes.c_int64
-        fn.argtypes = [ctypes.c_int, i64, i64, i64, i64, i64, i64, i64, i64,
-                       ctypes.c_uint64, i64]
-        fn.restype = i64
-        _ARITH_FN = fn
-    return _ARITH_FN
+@_scalar
+def _arith_scalar(OP, F, O, FA, FB, FC, a, b, c, rnd):
+    code, err, fl = _na.arith_codes(
+        np.int64(OP), core.int64_tuple(F), core.int64_tuple(O),
+        core.int64_tuple(FA), core.int64_tuple(FB), core.int64_tuple(FC),
+        np.int64(a), np.int64(b), np.int64(c), rnd)
+    return code, fl
 
 
-def _packed_caller(split, packed, arity, stochastic):
-    """(code, flags) of packed for arity operands (and seed, index when
-    stochastic)."""
-    if arity == 1:
-        if stochastic:
-            return lambda a, seed, index: split(packed(a, 0, 0, seed, index))
-        return lambda a: split(packed(a, 0, 0, 0, 0))
-    if arity == 2:
-        if stochastic:
-            return lambda a, b, seed, index: split(packed(a, b, 0, seed,
-                                                          index))
-        return lambda a, b: split(packed(a, b, 0, 0, 0))
-    if stochastic:
-        return lambda a, b, c, seed, index: split(packed(a, b, c, seed,
-                                                         index))
-    return lambda a, b, c: split(packed(a, b, c, 0, 0))
+def _check_codes(formats, stochastic, R):
+    """A check of the operand codes, then of the seed and index
+    (stochastic) or of the random word (below 2^R), for calls from
+    Python."""
+    tail = 1 if R is not None else 2 if stochastic else 0
 
-
-def _code_only(inner, arity, stochastic):
-    """The code of inner's (code, flags) result, for arity operands (and
-    seed, index when stochastic)."""
-    if arity == 1:
-        if stochastic:
-            return lambda a, seed, index: inner(a, seed, index)[0]
-        return lambda a: inner(a)[0]
-    if arity == 2:
-        if stochastic:
-            return lambda a, b, seed, index: inner(a, b, seed, index)[0]
-        return lambda a, b: inner(a, b)[0]
-    if stochastic:
-        return lambda a, b, c, seed, index: inner(a, b, c, seed, index)[0]
-    return lambda a, b, c: inner(a, b, c)[0]
+    def check(*args):
+        if len(args) != len(formats) + tail:
+            return              # Numba raises its own TypeError
+        for x, f in zip(args, formats):
+            val.check_code(x, f)
+        rest = args[len(formats):]
+        if R is not None:
+            val.check_int(rest[0], "random word", 0, (1 << R) - 1)
+        elif stochastic:
+            _check_seed_index(None, *rest)
+    return check
 
 
 def _arith_factory(op, fmt, operand_formats, rounding, saturate, subnormals,
-                   tininess, flags):
+                   tininess, flags, random_bits):
     from . import arith
-    from ._clib import ffi
     fmt = arith._float_format(fmt, "fmt", allow_int=op == "convert")
     names = ("a_format", "b_format", "c_format")
     fs = [fmt if f is None else arith._float_format(
@@ -485,46 +457,91 @@ def _arith_factory(op, fmt, operand_formats, rounding, saturate, subnormals,
         allow_int=op == "convert") for k, f in enumerate(operand_formats)]
     want = val.check_bool(flags, "flags")
     o = arith._opts(fmt, rounding, saturate, subnormals, tininess, 0)
-    stochastic = int(o.rounding) == check_rounding("stochastic")
-    keep = (fmt, fs, o)                  # the structs live with the function
-    addr = [int(ffi.cast("intptr_t", s)) for s in
-            [fmt.struct, o] + [f.struct for f in fs]]
-    addr += [addr[2]] * (5 - len(addr))
-    F, O, FA, FB, FC = addr
+    stochastic = int(o.rounding) == core.SR
+    R = None
+    if random_bits is not None:
+        if not stochastic:
+            raise ValueError("random_bits is for rounding='stochastic' only")
+        R = val.check_rbits(random_bits, "random_bits")
+    F = core.format_params(fmt)
+    O = core.opts_params(o.rounding, o.saturate, o.keep_subnormals,
+                         R or 64, 0, o.tininess_before)
+    P = [core.format_params(f) for f in fs]
+    P += [P[0]] * (3 - len(P))
+    FA, FB, FC = P
     OP = int(arith.OPS[op])
-    cfn = _arith_fn()
     ctype = fmt.code_dtype.type
     arity = len(fs)
-
-    @_scalar
-    def packed(a, b, c, seed, index):
-        return cfn(OP, F, O, FA, np.int64(a), FB, np.int64(b), FC,
-                   np.int64(c), np.uint64(seed), np.int64(index))
-
-    def split(r):
-        return ctype(r & 0xFFFFFFFF), np.uint8((r >> 32) & 0xFF)
-
-    split = _scalar(split)
-    label = f"{op}_{fmt.name or 'custom'}"
-    fn = _packed_caller(split, packed, arity, stochastic)
-    if not want:
-        fn = _code_only(_scalar(fn), arity, stochastic)
-    fn.__name__ = fn.__qualname__ = label
-    fn.__doc__ = (f"{label}: lp.{op} on scalar codes into "
-                  f"{fmt.name or repr(fmt)}, rounding {rounding!r}"
-                  f"{', returns (code, flags)' if want else ''} "
-                  "(lowprec.jit).")
-    disp = _scalar(fn)
-    disp._lp_keep = keep
+    one = _arith_scalar
+    mix = core.lp_mix64
+    random = core.lp_random_keyed
+    shift = np.uint64(64 - (R or 64))
+    ones = np.uint64(0xFFFFFFFFFFFFFFFF)
+    z = np.uint64(0)
+    # (operands..., tail) -> (code, flags); tail: (seed, index), the
+    # caller's random word r (lp_random_given: ~r << (64 - R)), or nothing
+    if arity == 1 and R is not None:
+        def fn(a, r):
+            return one(OP, F, O, FA, FB, FC, a, 0, 0,
+                       (np.uint64(r) ^ ones) << shift)
+    elif arity == 1 and stochastic:
+        def fn(a, seed, index):  # type: ignore[misc]
+            return one(OP, F, O, FA, FB, FC, a, 0, 0,
+                       random(mix(np.uint64(seed)), np.int64(index)))
+    elif arity == 1:
+        def fn(a):  # type: ignore[misc]
+            return one(OP, F, O, FA, FB, FC, a, 0, 0, z)
+    elif arity == 2 and R is not None:
+        def fn(a, b, r):  # type: ignore[misc]
+            return one(OP, F, O, FA, FB, FC, a, b, 0,
+                       (np.uint64(r) ^ ones) << shift)
+    elif arity == 2 and stochastic:
+        def fn(a, b, seed, index):  # type: ignore[misc]
+            return one(OP, F, O, FA, FB, FC, a, b, 0,
+                       random(mix(np.uint64(seed)), np.int64(index)))
+    elif arity == 2:
+        def fn(a, b):
+            return one(OP, F, O, FA, FB, FC, a, b, 0, z)
+    elif R is not None:
+        def fn(a, b, c, r):  # type: ignore[misc]
+            return one(OP, F, O, FA, FB, FC, a, b, c,
+                       (np.uint64(r) ^ ones) << shift)
+    elif stochastic:
+        def fn(a, b, c, seed, index):  # type: ignore[misc]
+            return one(OP, F, O, FA, FB, FC, a, b, c,
+                       random(mix(np.uint64(seed)), np.int64(index)))
+    else:
+        def fn(a, b, c):  # type: ignore[misc]
+            return one(OP, F, O, FA, FB, FC, a, b, c, z)
+    inner = _scalar(fn)
+    if want:
+        def outer(*args):
+            code, fl = inner(*args)
+            return ctype(code), np.uint8(fl)
+    else:
+        def outer(*args):
+            return ctype(inner(*args)[0])
+    label = f"{op}_{fmt.name or 'custom'}".replace("-", "_")
+    outer.__name__ = outer.__qualname__ = label
+    outer.__doc__ = (f"{label}: lp.{op} on scalar codes into "
+                     f"{fmt.name or repr(fmt)}, rounding {rounding!r}"
+                     f"{', returns (code, flags)' if want else ''} "
+                     "(lowprec.jit).")
+    disp = _scalar(outer)
+    disp.__class__ = _Checked
+    disp._lp_check = _check_codes(fs, stochastic, R)
     return disp
 
 
 _ARITH_DOC = """A Numba scalar function: lp.{op} of codes.
 
     The function rounds once to fmt with the policies given, as lp.{op}
-    does.  NaN or negative results that fmt cannot hold give code 0
-    (FLAG_INVALID).  CPU only (it calls the C kernel): @njit code, not
-    numba.cuda.
+    does, with the Numba kernels of backend="numba" inlined into the
+    caller.  NaN or negative results that fmt cannot hold give code 0
+    (FLAG_INVALID).  It runs in @njit code and, as a device function, in
+    numba.cuda kernels.  Called from Python it checks the operand codes
+    (ValueError for a code outside its format) and the seed, index or
+    random word.
 
     Parameters
     ----------
@@ -536,13 +553,18 @@ _ARITH_DOC = """A Numba scalar function: lp.{op} of codes.
     flags
         True: the function returns (code, flags), flags the uint8
         SoftFloat bits of lp.FLAG_*.
+    random_bits
+        Stochastic rounding only: an integer R (1..64).  The function then
+        takes the caller's random word r (below 2^R) after the operands in
+        place of (seed, index): the bits lp.{op}(..., random_bits=r) gives
+        with an R-bit dtype.
 
     Returns
     -------
     numba dispatcher
         (operand codes...) -> code, or (code, flags).  Stochastic rounding
         takes (..., seed, index): the bits lp.{op} gives the element of
-        flat index index with that seed.
+        flat index index with that seed (or (..., r) with random_bits).
 
     Raises
     ------
@@ -562,46 +584,52 @@ _ARITH_DOC = """A Numba scalar function: lp.{op} of codes.
 
 
 def add(fmt, rounding="nearest_even", saturate=False, subnormals=True,
-        tininess="after", a_format=None, b_format=None, flags=False):
+        tininess="after", a_format=None, b_format=None, flags=False,
+        random_bits=None):
     return _arith_factory("add", fmt, (a_format, b_format), rounding,
-                          saturate, subnormals, tininess, flags)
+                          saturate, subnormals, tininess, flags, random_bits)
 
 
 def sub(fmt, rounding="nearest_even", saturate=False, subnormals=True,
-        tininess="after", a_format=None, b_format=None, flags=False):
+        tininess="after", a_format=None, b_format=None, flags=False,
+        random_bits=None):
     return _arith_factory("sub", fmt, (a_format, b_format), rounding,
-                          saturate, subnormals, tininess, flags)
+                          saturate, subnormals, tininess, flags, random_bits)
 
 
 def mul(fmt, rounding="nearest_even", saturate=False, subnormals=True,
-        tininess="after", a_format=None, b_format=None, flags=False):
+        tininess="after", a_format=None, b_format=None, flags=False,
+        random_bits=None):
     return _arith_factory("mul", fmt, (a_format, b_format), rounding,
-                          saturate, subnormals, tininess, flags)
+                          saturate, subnormals, tininess, flags, random_bits)
 
 
 def div(fmt, rounding="nearest_even", saturate=False, subnormals=True,
-        tininess="after", a_format=None, b_format=None, flags=False):
+        tininess="after", a_format=None, b_format=None, flags=False,
+        random_bits=None):
     return _arith_factory("div", fmt, (a_format, b_format), rounding,
-                          saturate, subnormals, tininess, flags)
+                          saturate, subnormals, tininess, flags, random_bits)
 
 
 def fma(fmt, rounding="nearest_even", saturate=False, subnormals=True,
         tininess="after", a_format=None, b_format=None, c_format=None,
-        flags=False):
+        flags=False, random_bits=None):
     return _arith_factory("fma", fmt, (a_format, b_format, c_format),
-                          rounding, saturate, subnormals, tininess, flags)
+                          rounding, saturate, subnormals, tininess, flags,
+                          random_bits)
 
 
 def sqrt(fmt, rounding="nearest_even", saturate=False, subnormals=True,
-         tininess="after", a_format=None, flags=False):
+         tininess="after", a_format=None, flags=False, random_bits=None):
     return _arith_factory("sqrt", fmt, (a_format,), rounding, saturate,
-                          subnormals, tininess, flags)
+                          subnormals, tininess, flags, random_bits)
 
 
 def convert(src_fmt, dst_fmt, rounding="nearest_even", saturate=False,
-            subnormals=True, tininess="after", flags=False):
+            subnormals=True, tininess="after", flags=False,
+            random_bits=None):
     return _arith_factory("convert", dst_fmt, (src_fmt,), rounding,
-                          saturate, subnormals, tininess, flags)
+                          saturate, subnormals, tininess, flags, random_bits)
 
 
 for _f in (add, sub, mul, div, fma, sqrt, convert):

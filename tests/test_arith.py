@@ -195,6 +195,16 @@ def ref_round(fmt, res, mode, saturate=False, subnormals=True,
         r = ref_decode(fmt, code)
         if Fraction(r) != x:
             fl = INEXACT | UNDERFLOW
+    a = abs(x)
+    if mode == "stochastic" and tininess != "before" and fl & INEXACT \
+            and _floor_log2(a) == fmt.emin - 1:
+        # tininess after rounding just below 2^emin, as lp.encode's core:
+        # x rounded stochastically (the same random bits) to mbits + 1
+        # bits with an unbounded exponent reaches 2^emin
+        e = fmt.emin - 1
+        top = math.floor(a / Fraction(2) ** (e - fmt.mbits))
+        up = top == (2 << fmt.mbits) - 1 and sr_away(e, fmt.mbits, x, rand)
+        fl = (fl & ~UNDERFLOW) | (0 if up else UNDERFLOW)
     return code, fl
 
 
