@@ -79,9 +79,9 @@ def main(argv=None):
                  best(lambda: lp.div(h[0][:m], h[1][:m], "float16"),
                       args.repeat) * n / m))
     print(f"{n} elements, best of {args.repeat}")
-    print(f"{'operation':40} {'Melem/s':>9} {'x numpy f32 +':>14}")
+    print(f"{'operation':44} {'Melem/s':>9} {'x numpy f32 +':>14}")
     for name, t in rows:
-        print(f"{name:40} {n / t / 1e6:9.1f} {t_np / t:14.2f}")
+        print(f"{name:44} {n / t / 1e6:9.1f} {t_np / t:14.2f}")
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ are undefined, so every shift count is range-checked.
 """
 from __future__ import annotations
 
+import functools
+
 import numba
 import numpy as np
 from llvmlite import ir
@@ -41,6 +43,7 @@ from ._numba_core import (
     lp_clz64, lp_decode_one, lp_random_keyed, lp_round_any_flags, lp_sr_less,
     lp_sr_masks, lp_unpack_bits)
 from ._threads import run_chunked
+from .formats import FloatFormat
 
 _jitable = numba.njit(forceinline=True, cache=True)
 _kernel = numba.njit(nogil=True, cache=True)
@@ -551,6 +554,22 @@ def arith_chunk(op, F, O, FA, FB, FC, a, b, c, out, flags, want_flags, key,
     return err
 
 
+@_kernel
+def lookup_chunk(codes, tflags, a, b, out, flags, want_flags):
+    """arith.c lp_arith_lookup: out[i] = codes[a[i] << 8 | b[i]] (8-bit
+    formats), flags from the table's low 5 bits; returns the OR of the
+    error bits the table holds above them."""
+    acc = np.uint32(0)
+    for i in range(a.size):
+        k = (np.int64(a[i]) << 8) | np.int64(b[i])
+        t = tflags[k]
+        out[i] = codes[k]
+        if want_flags:
+            flags[i] = t & np.uint8(31)
+        acc |= np.uint32(t)
+    return np.int64(acc >> np.uint32(5))
+
+
 core.drop_stale_cache(arith_chunk)
 
 _UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32}
@@ -559,6 +578,37 @@ _UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32}
 def _params(fmt):
     from ._numba_backend import _params as params
     return params(fmt)
+
+
+@functools.lru_cache(maxsize=64)
+def _table(op, F, O, FA, FB):
+    """The 256 x 256 codes and flags (error bits from bit 5 up) of a binary
+    operation on 8-bit formats, every pair through arith_chunk (arith.c
+    lp_arith_table; codes outside a format give code 0), read-only."""
+    a = np.repeat(np.arange(256, dtype=np.uint8), 256)
+    b = np.tile(np.arange(256, dtype=np.uint8), 256)
+    valid = (a < (1 << FA[core.NBITS])) & (b < (1 << FB[core.NBITS]))
+    codes = np.zeros(65536, np.uint8)
+    flags = np.zeros(65536, np.uint8)
+    av, bv = a[valid], b[valid]
+    out = np.empty(av.size, np.uint8)
+    fl = np.empty(av.size, np.uint8)
+    err = np.zeros(av.size, np.uint8)
+    arith_chunk(op, F, O, FA, FB, FA, av, bv, av, out, fl, True,
+                np.uint64(0), 0, np.zeros(1, np.uint64), False)
+    # each pair's error bits: the kernel returns their OR, so ask pair by
+    # pair where the result may lack an encoding (its flags have INVALID)
+    bad = np.flatnonzero(fl & FLAG_INVALID)
+    one = np.empty(1, np.uint8)
+    for i in bad:
+        err[i] = arith_chunk(op, F, O, FA, FB, FA, av[i:i + 1], bv[i:i + 1],
+                             av[i:i + 1], one, one, False, np.uint64(0), 0,
+                             np.zeros(1, np.uint64), False)
+    codes[valid] = out
+    flags[valid] = fl | (err << np.uint8(5))
+    codes.flags.writeable = False
+    flags.flags.writeable = False
+    return codes, flags
 
 
 def run(op, fmt, arrays, formats, opts, want_flags, words):
@@ -583,6 +633,14 @@ def run(op, fmt, arrays, formats, opts, want_flags, words):
     opn = int(op)
     n = out.size
     err = 0
+    if n and len(arrays) == 2 and int(op) in (OP_ADD, OP_SUB, OP_MUL, OP_DIV) \
+            and O[O_ROUNDING] != SR and fmt.nbits <= 8 \
+            and isinstance(fmt, FloatFormat) \
+            and all(f.nbits <= 8 for f in formats):
+        tc, tf = _table(int(op), F, O, fs[0], fs[1])
+        return out, flags, run_chunked(lambda s, e: int(lookup_chunk(
+            tc, tf, flat[0][s:e], flat[1][s:e], o_out[s:e], o_fl[s:e],
+            bool(want_flags))), n)
     if n:
         err = run_chunked(lambda s, e: int(arith_chunk(
             opn, F, O, fs[0], fs[1], fs[2], flat[0][s:e], flat[1][s:e],
