@@ -48,6 +48,7 @@ into a format with neither zero nor NaN), the scalar encoder returns code 0
 """
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import numba
@@ -472,57 +473,33 @@ def _arith_factory(op, fmt, operand_formats, rounding, saturate, subnormals,
     OP = int(arith.OPS[op])
     ctype = fmt.code_dtype.type
     arity = len(fs)
-    one = _arith_scalar
-    mix = core.lp_mix64
-    random = core.lp_random_keyed
-    shift = np.uint64(64 - (R or 64))
-    ones = np.uint64(0xFFFFFFFFFFFFFFFF)
-    z = np.uint64(0)
-    # (operands..., tail) -> (code, flags); tail: (seed, index), the
-    # caller's random word r (lp_random_given: ~r << (64 - R)), or nothing
-    if arity == 1 and R is not None:
-        def fn(a, r):
-            return one(OP, F, O, FA, FB, FC, a, 0, 0,
-                       (np.uint64(r) ^ ones) << shift)
-    elif arity == 1 and stochastic:
-        def fn(a, seed, index):  # type: ignore[misc]
-            return one(OP, F, O, FA, FB, FC, a, 0, 0,
-                       random(mix(np.uint64(seed)), np.int64(index)))
-    elif arity == 1:
-        def fn(a):  # type: ignore[misc]
-            return one(OP, F, O, FA, FB, FC, a, 0, 0, z)
-    elif arity == 2 and R is not None:
-        def fn(a, b, r):  # type: ignore[misc]
-            return one(OP, F, O, FA, FB, FC, a, b, 0,
-                       (np.uint64(r) ^ ones) << shift)
-    elif arity == 2 and stochastic:
-        def fn(a, b, seed, index):  # type: ignore[misc]
-            return one(OP, F, O, FA, FB, FC, a, b, 0,
-                       random(mix(np.uint64(seed)), np.int64(index)))
-    elif arity == 2:
-        def fn(a, b):
-            return one(OP, F, O, FA, FB, FC, a, b, 0, z)
-    elif R is not None:
-        def fn(a, b, c, r):  # type: ignore[misc]
-            return one(OP, F, O, FA, FB, FC, a, b, c,
-                       (np.uint64(r) ^ ones) << shift)
+    label = re.sub(r"\W", "_", f"{op}_{fmt.name or 'custom'}")
+    # (operands..., tail) -> code, or (code, flags); tail: (seed, index),
+    # the caller's random word r (lp_random_given: ~r << (64 - R)), or
+    # nothing.  Written out with named parameters (numba.cuda compiles no
+    # *args), the constants as the function's globals (frozen by Numba).
+    names = ["a", "b", "c"][:arity]
+    operands = names + ["0"] * (3 - arity)
+    if R is not None:
+        tail, rnd = ["r"], "(np.uint64(r) ^ ONES) << SHIFT"
     elif stochastic:
-        def fn(a, b, c, seed, index):  # type: ignore[misc]
-            return one(OP, F, O, FA, FB, FC, a, b, c,
-                       random(mix(np.uint64(seed)), np.int64(index)))
+        tail = ["seed", "index"]
+        rnd = "random(mix(np.uint64(seed)), np.int64(index))"
     else:
-        def fn(a, b, c):  # type: ignore[misc]
-            return one(OP, F, O, FA, FB, FC, a, b, c, z)
-    inner = _scalar(fn)
-    if want:
-        def outer(*args):
-            code, fl = inner(*args)
-            return ctype(code), np.uint8(fl)
-    else:
-        def outer(*args):
-            return ctype(inner(*args)[0])
-    label = f"{op}_{fmt.name or 'custom'}".replace("-", "_")
-    outer.__name__ = outer.__qualname__ = label
+        tail, rnd = [], "Z"
+    params = ", ".join(names + tail)
+    result = "ctype(code), np.uint8(fl)" if want else "ctype(code)"
+    src = (f"def {label}({params}):\n"
+           f"    code, fl = one(OP, F, O, FA, FB, FC, "
+           f"{', '.join(operands)}, {rnd})\n"
+           f"    return {result}\n")
+    env = dict(np=np, one=_arith_scalar, OP=OP, F=F, O=O, FA=FA, FB=FB,
+               FC=FC, ctype=ctype, random=core.lp_random_keyed,
+               mix=core.lp_mix64, ONES=np.uint64(0xFFFFFFFFFFFFFFFF),
+               SHIFT=np.uint64(64 - (R or 64)), Z=np.uint64(0))
+    exec(compile(src, f"<lowprec.jit.{op}>", "exec"), env)
+    outer = env[label]
+    outer.__qualname__ = label
     outer.__doc__ = (f"{label}: lp.{op} on scalar codes into "
                      f"{fmt.name or repr(fmt)}, rounding {rounding!r}"
                      f"{', returns (code, flags)' if want else ''} "

@@ -762,6 +762,43 @@ def test_small_formats_mpfr_slow(name, op, mode):
     compare_mpfr(op, name, a, b, mode)
 
 
+def compare_mpfr_fma(name, mode):
+    """Every triple of codes of fmt: lp.fma's values against MPFR's fma
+    (one rounding) wherever MPFR's result is finite, non-zero and within
+    the format's range (the format's own rules decide the rest)."""
+    fmt = lp.get_format(name)
+    c = np.arange(1 << fmt.nbits, dtype=fmt.code_dtype)
+    a, b, z = (g.ravel() for g in np.meshgrid(c, c, c, indexing="ij"))
+    got = lp.decode(lp.fma(a, b, z, fmt, rounding=mode, flags=True)[0], fmt,
+                    dtype=np.float64)
+    vals = _finite_values(fmt, c)
+    with gmpy2.context(precision=200):
+        vals = [None if x is None else gmpy2.mpfr(x) for x in vals]
+    bad = 0
+    first = None
+    with mpfr_context(fmt, mode):
+        for i, (x, y, w) in enumerate(zip(a.tolist(), b.tolist(),
+                                          z.tolist())):
+            if vals[x] is None or vals[y] is None or vals[w] is None:
+                continue
+            r = gmpy2.fma(vals[x], vals[y], vals[w])
+            if not gmpy2.is_finite(r) or r == 0 or abs(float(r)) > fmt.max:
+                continue
+            if float(r) != got[i]:
+                bad += 1
+                first = first or (hex(x), hex(y), hex(w), float(r), got[i])
+    assert bad == 0, f"fma {name} {mode}: {bad} differ from MPFR: {first}"
+
+
+@needs_gmpy2
+@pytest.mark.parametrize("mode", list(MPFR_MODES))
+@pytest.mark.parametrize("name", ["float4_e2m1fn", "float6_e2m3fn",
+                                  "float6_e3m2fn"])
+def test_fp4_fp6_every_fma_triple_against_mpfr(name, mode):
+    """2^12 and 2^18 triples per format and mode (under a second)."""
+    compare_mpfr_fma(name, mode)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("op", BINARY)

@@ -119,6 +119,22 @@ def test_kernels_compile_to_ptx(monkeypatch):
            types.float32[::1], types.float64[::1], types.uint64)
     ptx, _ = cuda.compile_ptx(user_kernel, sig, cc=(9, 0))
     assert ".entry" in ptx
+    # ... and the operations on codes
+    add = jit.add("e4m3", flags=True)
+    fma = jit.fma("bf16", rounding="stochastic", a_format="e4m3",
+                  b_format="e4m3")
+    div = jit.div("float16", rounding="stochastic", random_bits=8)
+
+    def ops_kernel(a, b, c, r, out, fl, acc, q, seed):
+        i = cuda.grid(1)
+        if i < a.size:
+            out[i], fl[i] = add(a[i], b[i])
+            acc[i] = fma(a[i], b[i], c[i], seed, i)
+            q[i] = div(c[i], c[i], r[i])
+    u8, u16 = types.uint8[::1], types.uint16[::1]
+    sig = (u8, u8, u16, u8, u8, u8, u16, u16, types.uint64)
+    ptx, _ = cuda.compile_ptx(ops_kernel, sig, cc=(9, 0))
+    assert ".entry" in ptx
 
 
 _SIMULATED = textwrap.dedent("""
@@ -258,3 +274,52 @@ def test_errors_and_array_libraries():
         tb = t.to(torch.bfloat16)
         q = lp.quantize(tb, "e5m2")
         assert q.dtype == torch.bfloat16
+
+
+@gpu
+def test_jit_operations_in_a_cuda_kernel():
+    """lp.jit.add / fma / div / sqrt as device functions: the bits and flags
+    of lp.add & co. on the host, stochastic rounding and the caller's
+    random words included."""
+    from lowprec import jit
+    rng = np.random.default_rng(3)
+    n = 1 << 16
+    e4 = lp.get_format("e4m3")
+    a = np.repeat(np.arange(256, dtype=np.uint8), 256)
+    b = np.tile(np.arange(256, dtype=np.uint8), 256)
+    c = rng.integers(0, 1 << 16, n).astype(np.uint16)
+    r = rng.integers(0, 256, n).astype(np.uint8)
+    add = jit.add(e4, flags=True)
+    fma = jit.fma("bf16", rounding="stochastic", a_format=e4, b_format=e4,
+                  flags=True)
+    div = jit.div("float16", rounding="stochastic", random_bits=8)
+    sq = jit.sqrt("float16", rounding="to_odd", flags=True)
+
+    @cuda.jit
+    def kernel(a, b, c, r, out, fl, acc, afl, q, s, sfl, seed):
+        i = cuda.grid(1)
+        if i < a.size:
+            out[i], fl[i] = add(a[i], b[i])
+            acc[i], afl[i] = fma(a[i], b[i], c[i], seed, i)
+            q[i] = div(c[i], c[(i + 1) % c.size], r[i])
+            s[i], sfl[i] = sq(c[i])
+    outs = [np.zeros(n, np.uint8), np.zeros(n, np.uint8),
+            np.zeros(n, np.uint16), np.zeros(n, np.uint8),
+            np.zeros(n, np.uint16), np.zeros(n, np.uint16),
+            np.zeros(n, np.uint8)]
+    dev = [cuda.to_device(x) for x in (a, b, c, r) + tuple(outs)]
+    kernel[(n + 255) // 256, 256](*dev, np.uint64(21))
+    got = [d.copy_to_host() for d in dev[4:]]
+    want = lp.add(a, b, e4, flags=True)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    want = lp.fma(a, b, c, "bf16", rounding="stochastic", seed=21,
+                  a_format=e4, b_format=e4, flags=True)
+    np.testing.assert_array_equal(got[2], want[0])
+    np.testing.assert_array_equal(got[3], want[1])
+    want = lp.div(c, np.roll(c, -1), "float16", rounding="stochastic",
+                  random_bits=r)
+    np.testing.assert_array_equal(got[4], want)
+    want = lp.sqrt(c, "float16", rounding="to_odd", flags=True)
+    np.testing.assert_array_equal(got[5], want[0])
+    np.testing.assert_array_equal(got[6], want[1])
