@@ -293,6 +293,24 @@ def _finite(sign, e, hi, lo):
 
 
 @_jitable
+def _sum(mode, sa, ea, ma, sb, eb, mb):
+    """The sum of two finite values sa * ma * 2^ea + sb * mb * 2^eb (add,
+    sub, and fma's product plus c), zeros included: an exact zero sum is
+    +0, -0 toward_negative, and (-0) + (-0) = -0 (IEEE 754 6.3)."""
+    if ma == _U0 or mb == _U0:
+        if ma == _U0 and mb == _U0:
+            return _special(0, sa if sa == sb else (1 if mode == RD else 0),
+                            0)
+        if ma != _U0:
+            return _finite(sa, ea, _U0, ma)
+        return _finite(sb, eb, _U0, mb)
+    s, e, wh, wl = add_exact(sa, ea, ma, sb, eb, mb)
+    if wh == _U0 and wl == _U0:
+        return _special(0, 1 if mode == RD else 0, 0)
+    return _finite(s, e, wh, wl)
+
+
+@_jitable
 def op_result(op, mode, x, y, z):
     """arith.c op_one up to the rounding: (cls, sign, e, hi, lo, flags),
     the value sign * (hi:lo) * 2^e for cls 0 (zero when hi:lo = 0), and
@@ -317,17 +335,7 @@ def op_result(op, mode, x, y, z):
             return _special(2, 0, FLAG_INVALID)
         if xc == 1 or yc == 1:
             return _special(1, xs if xc == 1 else ys, 0)
-        if xm == _U0 or ym == _U0:
-            if xm == _U0 and ym == _U0:
-                return _special(0, xs if xs == ys else
-                                (1 if mode == RD else 0), 0)
-            if xm != _U0:
-                return _finite(xs, xe, _U0, xm)
-            return _finite(ys, ye, _U0, ym)
-        s, e, wh, wl = add_exact(xs, xe, xm, ys, ye, ym)
-        if wh == _U0 and wl == _U0:
-            return _special(0, 1 if mode == RD else 0, 0)
-        return _finite(s, e, wh, wl)
+        return _sum(mode, xs, xe, xm, ys, ye, ym)
     if op == OP_MUL:
         if xc == 2 or yc == 2:
             return _special(2, 0, FLAG_INVALID if (xn or yn) else 0)
@@ -381,19 +389,7 @@ def op_result(op, mode, x, y, z):
         return _special(1, sp, 0)
     if zc == 1:
         return _special(1, zs, 0)
-    mp = xm * ym                                          # < 2^48
-    ep = xe + ye
-    if mp == _U0 or zm == _U0:
-        if mp == _U0 and zm == _U0:
-            return _special(0, sp if sp == zs else (1 if mode == RD else 0),
-                            0)
-        if mp != _U0:
-            return _finite(sp, ep, _U0, mp)
-        return _finite(zs, ze, _U0, zm)
-    s, e, wh, wl = add_exact(sp, ep, mp, zs, ze, zm)
-    if wh == _U0 and wl == _U0:
-        return _special(0, 1 if mode == RD else 0, 0)
-    return _finite(s, e, wh, wl)
+    return _sum(mode, sp, xe + ye, xm * ym, zs, ze, zm)   # xm * ym < 2^48
 
 
 # -- 4. round ------------------------------------------------------------------
