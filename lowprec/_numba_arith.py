@@ -30,20 +30,17 @@ import functools
 
 import numba
 import numpy as np
-from llvmlite import ir
-from numba import types
-from numba.extending import intrinsic
 
 from . import _numba_core as core
 from ._numba_core import (
     EBITS, EMIN, FLAG_INEXACT, FLAG_INFINITE, FLAG_INVALID, FLAG_OVERFLOW,
     FLAG_UNDERFLOW, IS_SIGNED, KIND, KIND_FLOAT, KIND_INT, LAYOUT,
     LAYOUT_BINARY16, LAYOUT_BINARY32, LAYOUT_TRUNC32, MBITS, NANS, NANS_IEEE,
-    O_RBITS, O_ROUNDING, O_TININESS_BEFORE, RD, RU, RZ, SR, f64_bits,
+    O_RBITS, O_ROUNDING, O_TININESS_BEFORE, RD, RU, RZ, SR, ctz64, f64_bits,
     lp_clz64, lp_decode_one, lp_random_keyed, lp_round_any_flags, lp_sr_less,
     lp_sr_masks, lp_unpack_bits)
+from ._numba_backend import _opts, _params
 from ._threads import run_chunked
-from .formats import FloatFormat
 
 _jitable = numba.njit(forceinline=True, cache=True)
 _kernel = numba.njit(nogil=True, cache=True)
@@ -56,15 +53,6 @@ _U1 = np.uint64(1)
 _U32 = np.uint64(32)
 _LO32 = np.uint64(0xFFFFFFFF)
 _ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
-
-
-@intrinsic
-def ctz64(typingctx, x):
-    """Trailing zeros of a uint64 (x != 0), as int64."""
-    if x == types.uint64:
-        def codegen(context, builder, signature, args):
-            return builder.cttz(args[0], ir.Constant(ir.IntType(1), 1))
-        return types.int64(types.uint64), codegen
 
 
 # -- 64- and 128-bit helpers -----------------------------------------------
@@ -442,6 +430,7 @@ def round_result(F, O, cls, sign, e, hi, lo, flags0, rnd):
     retry = False
     sr = False
     n = np.int64(0)
+    E = np.int64(0)
     away_mode = RD if sign != 0 else RU
     mh, ml = lp_sr_masks(O[O_RBITS])
     if cls != 0 or (hi == _U0 and lo == _U0):
@@ -454,9 +443,9 @@ def round_result(F, O, cls, sign, e, hi, lo, flags0, rnd):
         else:
             _, sig = shift_right_jam(hi, lo, n - 64)
             exp = e + (n - 64)
+        E = e + n - 1
         if O[O_ROUNDING] == SR and F[KIND] == KIND_FLOAT:
             sr = True
-            E = e + n - 1
             q = (E if E > F[EMIN] else F[EMIN]) - F[MBITS]
             if _sr_less(rnd, sr_fraction(e, hi, lo, q), mh, ml) != 0:
                 Ou = _with_mode(O, away_mode)
@@ -474,7 +463,6 @@ def round_result(F, O, cls, sign, e, hi, lo, flags0, rnd):
         Ou = _with_mode(O, away_mode)
         retry = False
     fl = np.int64(fl)
-    E = e + n - 1
     if sr and O[O_TININESS_BEFORE] == 0 and E == F[EMIN] - 1 \
             and (fl & FLAG_INEXACT) != 0:
         ones = (np.uint64(2) << np.uint64(F[MBITS])) - _U1
@@ -525,10 +513,12 @@ def arith_chunk(op, F, O, FA, FB, FC, a, b, c, out, flags, want_flags, key,
                 index0, rw, has_rw):
     """lp_arith over one chunk: out[i] = op(a[i], b[i], c[i]) (flat
     arrays of one length, viewed unsigned; b, c may be a for the unary
-    ops), flags[i] its flags when want_flags.  Stochastic rounding draws
-    lp_random_keyed(key, index0 + i), or with has_rw the caller's word
-    rw[i] (round.h lp_random_given: ~r << (64 - rbits)).  Returns the OR
-    of the error bits."""
+    ops), flags[i] its flags when want_flags, with its error bits from
+    bit 5 up (as arith.c's tables; run masks them off).  Stochastic
+    rounding draws
+    lp_random_keyed(key, index0 + i), or with has_rw the caller's word rw[i]
+    (round.h lp_random_given: ~r << (64 - rbits)).  Returns the OR of the
+    error bits."""
     err = np.int64(0)
     sr = O[O_ROUNDING] == SR
     sh = np.uint64(64 - O[O_RBITS])
@@ -545,7 +535,7 @@ def arith_chunk(op, F, O, FA, FB, FC, a, b, c, out, flags, want_flags, key,
         code, e, fl = arith_codes(op, F, O, FA, FB, FC, ca, cb, cc, rnd)
         out[i] = code
         if want_flags:
-            flags[i] = fl
+            flags[i] = fl | (e << 5)
         err |= e
     return err
 
@@ -571,16 +561,12 @@ core.drop_stale_cache(arith_chunk)
 _UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32}
 
 
-def _params(fmt):
-    from ._numba_backend import _params as params
-    return params(fmt)
-
-
 @functools.lru_cache(maxsize=64)
 def _table(op, F, O, FA, FB):
-    """The 256 x 256 codes and flags (error bits from bit 5 up) of a binary
-    operation on 8-bit formats, every pair through arith_chunk (arith.c
-    lp_arith_table; codes outside a format give code 0), read-only."""
+    """The 256 x 256 codes and flags (error bits from bit 5 up, as
+    arith_chunk stores them) of a binary operation on 8-bit formats, every
+    pair through arith_chunk (arith.c lp_arith_table; codes outside a
+    format give code 0), read-only."""
     a = np.repeat(np.arange(256, dtype=np.uint8), 256)
     b = np.tile(np.arange(256, dtype=np.uint8), 256)
     valid = (a < (1 << FA[core.NBITS])) & (b < (1 << FB[core.NBITS]))
@@ -589,30 +575,21 @@ def _table(op, F, O, FA, FB):
     av, bv = a[valid], b[valid]
     out = np.empty(av.size, np.uint8)
     fl = np.empty(av.size, np.uint8)
-    err = np.zeros(av.size, np.uint8)
     arith_chunk(op, F, O, FA, FB, FA, av, bv, av, out, fl, True,
                 np.uint64(0), 0, np.zeros(1, np.uint64), False)
-    # each pair's error bits: the kernel returns their OR, so ask pair by
-    # pair where the result may lack an encoding (its flags have INVALID)
-    bad = np.flatnonzero(fl & FLAG_INVALID)
-    one = np.empty(1, np.uint8)
-    for i in bad:
-        err[i] = arith_chunk(op, F, O, FA, FB, FA, av[i:i + 1], bv[i:i + 1],
-                             av[i:i + 1], one, one, False, np.uint64(0), 0,
-                             np.zeros(1, np.uint64), False)
     codes[valid] = out
-    flags[valid] = fl | (err << np.uint8(5))
+    flags[valid] = fl
     codes.flags.writeable = False
     flags.flags.writeable = False
     return codes, flags
 
 
-def run(op, fmt, arrays, formats, opts, want_flags, words):
+def run(op, fmt, arrays, formats, opts, want_flags, words, table):
     """lp.<op> with backend="numba": arrays are the broadcast, contiguous
     operand code arrays (one per operand), formats their formats, opts the
     cffi lp_opts (its seed and rbits), words the caller's random words
-    (flat uint64) or None.  Returns (codes, flags, err) as the C path."""
-    from ._numba_backend import _opts
+    (flat uint64) or None, table: read a 256 x 256 table (arith._uses_table,
+    the C path's rule).  Returns (codes, flags, err) as the C path."""
     shape = arrays[0].shape
     out = np.empty(shape, fmt.code_dtype)
     flags = np.zeros(shape, np.uint8)
@@ -623,23 +600,24 @@ def run(op, fmt, arrays, formats, opts, want_flags, words):
     o_out = out.reshape(-1).view(_UNSIGNED[out.dtype.itemsize])
     o_fl = flags.reshape(-1)
     F, O = _params(fmt), _opts(opts)
+    op = int(op)
+    want = bool(want_flags)
+    n = out.size
+    if not n:
+        return out, flags, 0
+    if table:
+        tc, tf = _table(op, F, O, fs[0], fs[1])
+        err = run_chunked(lambda s, e: int(lookup_chunk(
+            tc, tf, flat[0][s:e], flat[1][s:e], o_out[s:e], o_fl[s:e],
+            want)), n)
+        return out, flags, err
     key = np.uint64(core.mix64_py(int(opts.seed)))
     has_rw = words is not None
     rw = words if has_rw else np.zeros(1, np.uint64)
-    opn = int(op)
-    n = out.size
-    err = 0
-    if n and len(arrays) == 2 and int(op) in (OP_ADD, OP_SUB, OP_MUL, OP_DIV) \
-            and O[O_ROUNDING] != SR and fmt.nbits <= 8 \
-            and isinstance(fmt, FloatFormat) \
-            and all(f.nbits <= 8 for f in formats):
-        tc, tf = _table(int(op), F, O, fs[0], fs[1])
-        return out, flags, run_chunked(lambda s, e: int(lookup_chunk(
-            tc, tf, flat[0][s:e], flat[1][s:e], o_out[s:e], o_fl[s:e],
-            bool(want_flags))), n)
-    if n:
-        err = run_chunked(lambda s, e: int(arith_chunk(
-            opn, F, O, fs[0], fs[1], fs[2], flat[0][s:e], flat[1][s:e],
-            flat[2][s:e], o_out[s:e], o_fl[s:e], bool(want_flags), key,
-            s, rw[s:e] if has_rw else rw, has_rw)), n)
+    err = run_chunked(lambda s, e: int(arith_chunk(
+        op, F, O, fs[0], fs[1], fs[2], flat[0][s:e], flat[1][s:e],
+        flat[2][s:e], o_out[s:e], o_fl[s:e], want, key, s,
+        rw[s:e] if has_rw else rw, has_rw)), n)
+    if want:
+        np.bitwise_and(flags, 31, out=flags)        # the error bits go
     return out, flags, err

@@ -261,13 +261,20 @@ def int64_tuple(typingctx, t):
         return ret(t), codegen
 
 
-@intrinsic
-def lp_clz64(typingctx, x):
-    """Leading zeros of a uint64 (x != 0), as int64."""
-    if x == types.uint64:
-        def codegen(context, builder, signature, args):
-            return builder.ctlz(args[0], ir.Constant(ir.IntType(1), 1))
-        return types.int64(types.uint64), codegen
+def _count_zeros64(op):
+    def typer(typingctx, x):
+        if x == types.uint64:
+            def codegen(context, builder, signature, args):
+                return getattr(builder, op)(args[0],
+                                            ir.Constant(ir.IntType(1), 1))
+            return types.int64(types.uint64), codegen
+    return typer
+
+
+# Leading (lp_clz64) and trailing (ctz64) zeros of a uint64 x != 0, as
+# int64: LLVM's ctlz / cttz with zero undefined.
+lp_clz64 = intrinsic(_count_zeros64("ctlz"))
+ctz64 = intrinsic(_count_zeros64("cttz"))
 
 
 # -- the generator ---------------------------------------------------------

@@ -122,17 +122,18 @@ def _run(op, fmt, operands, formats, o, want_flags, random_bits=None,
     shape = arrays[0].shape
     n = arrays[0].size
     words = attach_random_bits(o, random_bits, shape, None)
+    table = _uses_table(op, fmt, formats, o)
     if backend == "numba":
         from . import _numba_arith      # on first use (Numba start-up)
         out, flags, err = _numba_arith.run(OPS[op], fmt, arrays, formats, o,
-                                           want_flags, words)
+                                           want_flags, words, table)
         if err and not want_flags:
             _raise(err, op, fmt)
         return (out, flags) if want_flags else out
     out = np.empty(shape, fmt.code_dtype)
     flags = np.zeros(shape, np.uint8)
     if n:
-        if _uses_table(op, fmt, formats, o):
+        if table:
             tc, tf = _table(OPS[op], fmt, formats[0], formats[1],
                             int(o.rounding), int(o.saturate),
                             int(o.keep_subnormals), int(o.tininess_before))

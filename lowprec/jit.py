@@ -478,8 +478,8 @@ def _arith_factory(op, fmt, operand_formats, rounding, saturate, subnormals,
     # the caller's random word r (lp_random_given: ~r << (64 - R)), or
     # nothing.  Written out with named parameters (numba.cuda compiles no
     # *args), the constants as the function's globals (frozen by Numba).
-    names = ["a", "b", "c"][:arity]
-    operands = names + ["0"] * (3 - arity)
+    args = ["a", "b", "c"][:arity]
+    operands = args + ["0"] * (3 - arity)
     if R is not None:
         tail, rnd = ["r"], "(np.uint64(r) ^ ONES) << SHIFT"
     elif stochastic:
@@ -487,7 +487,7 @@ def _arith_factory(op, fmt, operand_formats, rounding, saturate, subnormals,
         rnd = "random(mix(np.uint64(seed)), np.int64(index))"
     else:
         tail, rnd = [], "Z"
-    params = ", ".join(names + tail)
+    params = ", ".join(args + tail)
     result = "ctype(code), np.uint8(fl)" if want else "ctype(code)"
     src = (f"def {label}({params}):\n"
            f"    code, fl = one(OP, F, O, FA, FB, FC, "
